@@ -1,0 +1,1 @@
+"""Detection workflow: datasets, detectors, adapters, training, evaluation."""
