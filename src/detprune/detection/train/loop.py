@@ -1,0 +1,359 @@
+"""The one training loop, for training from scratch and for fine-tuning pruned detectors.
+
+Everything model-specific goes through the ``DetectorAdapter``: the loop only needs
+``adapter.loss`` for training and hands the adapter (with the EMA weights swapped in) to
+``val_fn`` for validation. Runs under ``torchrun`` become DDP runs without code changes.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader
+
+from detprune.detection.train import ddp
+from detprune.detection.train.checkpoint import atomic_save, check_safe, load_checkpoint
+from detprune.detection.train.config import TrainConfig
+from detprune.detection.train.distill import DistillLoss
+from detprune.detection.train.ema import ModelEMA
+from detprune.detection.train.logger import EpochLogger, progress
+from detprune.detection.train.optim import build_optimizer
+from detprune.detection.train.schedule import build_scheduler
+from detprune.detection.train.seed import rng_state, seed_everything, set_rng_state
+from detprune.detection.types import DetectorAdapter, Target, total_loss
+
+__all__ = ["TrainResult", "fit", "swapped_model"]
+
+log = logging.getLogger(__name__)
+
+ValFn = Callable[[DetectorAdapter], dict[str, float]]
+
+
+@dataclass
+class TrainResult:
+    """Outcome of ``fit``; ``history`` has one dict per epoch (the rows of ``results.csv``)."""
+
+    epochs: int
+    iters_per_epoch: int
+    history: list[dict[str, float]] = field(default_factory=list)
+    best_metric: float | None = None
+    best_epoch: int | None = None
+    last_checkpoint: Path | None = None
+    best_checkpoint: Path | None = None
+
+    @property
+    def final_metrics(self) -> dict[str, float]:
+        return dict(self.history[-1]) if self.history else {}
+
+
+class _Objective(nn.Module):
+    """``adapter.loss`` (+ distillation) as a module, so DDP can wrap the whole step.
+
+    DDP must see the forward that produced the loss to synchronise gradients; wrapping the
+    objective (which owns ``adapter.model``) keeps adapters free to call ``self.model`` however
+    they like, including attribute access that a bare DDP wrapper would hide.
+    """
+
+    def __init__(self, adapter: DetectorAdapter, distill: DistillLoss | None) -> None:
+        super().__init__()
+        self.model = adapter.model
+        self._adapter = [adapter]  # list: keep out of the module tree
+        self._distill = [distill] if distill is not None else []
+
+    def forward(self, images: Tensor | list[Tensor], targets: list[Target]) -> dict[str, Tensor]:
+        for d in self._distill:
+            d.reset()
+        losses = dict(self._adapter[0].loss(images, targets))
+        for d in self._distill:
+            losses["distill"] = d.from_capture()
+        return losses
+
+
+@contextmanager
+def swapped_model(adapter: DetectorAdapter, model: nn.Module) -> Iterator[DetectorAdapter]:
+    """Temporarily point ``adapter.model`` at ``model`` (e.g. the EMA weights for validation)."""
+    original = adapter.model
+    adapter.model = model
+    try:
+        yield adapter
+    finally:
+        adapter.model = original
+
+
+def _to_device(batch: Sequence[Any], device: torch.device) -> tuple[Any, list[Target]]:
+    """``(images, targets, *ignored)`` -> images and targets on ``device``."""
+    images, targets = batch[0], batch[1]
+    nb = device.type == "cuda"
+    if isinstance(images, Tensor):
+        images = images.to(device, non_blocking=nb)
+    else:
+        images = [im.to(device, non_blocking=nb) for im in images]
+    targets = [
+        {k: v.to(device, non_blocking=nb) if isinstance(v, Tensor) else v for k, v in t.items()} for t in targets
+    ]
+    return images, targets
+
+
+def _loader_generators(loader: Iterable) -> list[torch.Generator]:
+    """Distinct torch generators that drive the loader's shuffling (saved for exact resume)."""
+    found: list[torch.Generator] = []
+    candidates = [
+        getattr(loader, "generator", None),
+        getattr(getattr(loader, "sampler", None), "generator", None),
+        getattr(getattr(getattr(loader, "batch_sampler", None), "sampler", None), "generator", None),
+    ]
+    for g in candidates:
+        if isinstance(g, torch.Generator) and all(g is not f for f in found):
+            found.append(g)
+    return found
+
+
+def _is_better(value: float, best: float | None, mode: str) -> bool:
+    if math.isnan(value):
+        return False
+    return best is None or (value > best if mode == "max" else value < best)
+
+
+def fit(
+    adapter: DetectorAdapter,
+    train_loader: Iterable,
+    epochs: int,
+    val_fn: ValFn | None = None,
+    *,
+    cfg: TrainConfig | None = None,
+    run_dir: str | os.PathLike = "runs/train",
+    resume: bool = False,
+    distill: DistillLoss | None = None,
+) -> TrainResult:
+    """Train ``adapter.model`` for ``epochs`` epochs; return the run's history and checkpoints.
+
+    * Batches are ``(images, targets, *ignored)`` with images [B, 3, H, W] (or a list) in [0, 1]
+      and targets a list of ``Target``.
+    * ``val_fn(adapter) -> {metric: value}`` is called on the main process every
+      ``cfg.val_interval`` epochs and at the last epoch, with ``adapter.model`` temporarily set
+      to the EMA weights; ``cfg.metric`` of its result selects ``best.pt``.
+    * ``run_dir`` receives ``last.pt`` every epoch, ``best.pt``, ``results.csv`` (and ``tb/``).
+      Checkpoints hold state dicts only (never the module): rebuild the architecture and load
+      with ``checkpoint.load_weights``; ``detprune.save``/``detprune.load`` persist pruned
+      architectures.
+    * ``resume=True`` continues from ``run_dir/last.pt`` (model, optimiser, schedule, EMA,
+      RNGs, data order), bit-exactly in a single process; starts fresh if there is none.
+    * ``distill`` adds ``distill.from_capture()`` as a ``"distill"`` loss term.
+    * Under ``torchrun`` (``WORLD_SIZE > 1``) the step runs in DDP, the loader gets a
+      ``DistributedSampler``, only rank 0 validates and writes files. Per-rank RNG streams
+      are restored from rank 0's snapshot on resume, so DDP resumes are not bit-exact.
+    * All RNGs are seeded with ``cfg.seed + rank`` at the start (seed before building the
+      model too, with ``seed_everything``, for a reproducible initialisation).
+    * On return ``adapter.model`` holds the EMA weights if ``cfg.ema and cfg.ema_to_model``.
+    """
+    cfg = cfg or TrainConfig()
+    if epochs < 1:
+        raise ValueError("epochs must be >= 1")
+    run_dir = Path(run_dir)
+    ctx = ddp.init_distributed(cfg.device)
+    try:
+        return _fit(adapter, train_loader, epochs, val_fn, cfg, run_dir, resume, distill, ctx)
+    finally:
+        ddp.cleanup(ctx)
+
+
+def _fit(
+    adapter: DetectorAdapter,
+    loader: Iterable,
+    epochs: int,
+    val_fn: ValFn | None,
+    cfg: TrainConfig,
+    run_dir: Path,
+    resume: bool,
+    distill: DistillLoss | None,
+    ctx: ddp.DistContext,
+) -> TrainResult:
+    main = ctx.is_main
+    if main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    logger = EpochLogger(run_dir, tensorboard=cfg.tensorboard, enabled=main)  # fails early if TB is missing
+    seed_everything(cfg.seed + ctx.rank, cfg.deterministic)
+
+    device = ctx.device
+    model = adapter.model.to(device)
+    if ctx.distributed:
+        if isinstance(loader, DataLoader):
+            loader = ddp.distributed_loader(loader, seed=cfg.seed)
+        elif main:
+            log.warning("train_loader is not a DataLoader: it is not sharded, make each rank yield its own shard")
+    iters = len(loader)  # type: ignore[arg-type]
+    if iters == 0:
+        raise ValueError("train_loader is empty")
+
+    optimizer = build_optimizer(model, cfg)
+    total = epochs * iters
+    scheduler = build_scheduler(
+        optimizer, total, round(cfg.warmup_epochs * iters), cfg.final_lr_ratio, cfg.warmup_start_factor
+    )
+    ema = ModelEMA(model, cfg.ema_decay, cfg.ema_tau) if cfg.ema else None  # before hooks are attached
+    use_amp = cfg.amp and device.type == "cuda"
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    generators = _loader_generators(loader)
+
+    start_epoch, best, best_epoch, history = 0, None, None, []
+    last_path, best_path = run_dir / "last.pt", run_dir / "best.pt"
+    ckpt = None
+    if resume:
+        if last_path.exists():
+            ckpt = load_checkpoint(last_path, map_location=device)
+            model.load_state_dict(ckpt["model"])
+            optimizer.load_state_dict(ckpt["optimizer"])
+            scheduler.load_state_dict(ckpt["scheduler"])
+            if ema is not None and ckpt.get("ema"):
+                ema.load_state_dict(ckpt["ema"])
+            if ckpt.get("scaler"):
+                scaler.load_state_dict(ckpt["scaler"])
+            start_epoch, best, best_epoch = int(ckpt["epoch"]), ckpt["best_metric"], ckpt["best_epoch"]
+            history = list(ckpt["history"])
+            _warn_config_drift(ckpt, cfg, epochs)
+            if main:
+                log.info("resuming %s from epoch %d", run_dir, start_epoch)
+        elif main:
+            log.warning("resume=True but %s does not exist: starting from scratch", last_path)
+
+    if distill is not None:
+        distill.teacher.to(device)
+    objective: nn.Module = _Objective(adapter, distill)
+    if ctx.distributed:
+        objective = DistributedDataParallel(
+            objective,
+            device_ids=[device.index] if device.type == "cuda" else None,
+            find_unused_parameters=cfg.find_unused_parameters,
+        )
+    params = [p for p in model.parameters() if p.requires_grad]
+    if ckpt is not None:  # last, so nothing above consumes the restored random streams
+        set_rng_state(ckpt["rng"], generators)
+        del ckpt
+
+    if distill is not None:
+        distill.attach()
+    try:
+        for epoch in range(start_epoch, epochs):
+            t0 = time.perf_counter()
+            model.train()
+            sampler = getattr(loader, "sampler", None)
+            if hasattr(sampler, "set_epoch"):
+                sampler.set_epoch(epoch)
+            sums: dict[str, float] = {}
+            lr = optimizer.param_groups[0]["lr"]
+            bar = progress(loader, iters, f"epoch {epoch + 1}/{epochs}", enabled=main and cfg.progress)
+            for i, batch in enumerate(bar):
+                images, targets = _to_device(batch, device)
+                with torch.autocast("cuda") if use_amp else nullcontext():
+                    losses = objective(images, targets)
+                    loss = total_loss(losses)
+                if not torch.isfinite(loss):
+                    raise FloatingPointError(
+                        f"non-finite loss at epoch {epoch + 1} iteration {i}: "
+                        + ", ".join(f"{k}={v.item():.4g}" for k, v in losses.items())
+                    )
+                optimizer.zero_grad(set_to_none=True)
+                scaler.scale(loss).backward()
+                if cfg.clip_grad_norm:
+                    scaler.unscale_(optimizer)
+                    torch.nn.utils.clip_grad_norm_(params, cfg.clip_grad_norm)
+                scaler.step(optimizer)
+                scaler.update()
+                lr = optimizer.param_groups[0]["lr"]
+                scheduler.step()
+                if ema is not None:
+                    ema.update(model)
+                for k, v in losses.items():
+                    sums[k] = sums.get(k, 0.0) + float(v.detach())
+                sums["loss"] = sums.get("loss", 0.0) + float(loss.detach())
+                if main and cfg.progress:
+                    bar.set_postfix({k: f"{v / (i + 1):.4g}" for k, v in sums.items()}, refresh=False)
+            bar.close()
+            means = ddp.all_reduce_mean({k: v / iters for k, v in sums.items()}, ctx)
+            ddp.broadcast_buffers(model, ctx)
+            if ema is not None:
+                ddp.broadcast_buffers(ema.module, ctx)
+
+            metrics: dict[str, float] = {}
+            is_last = epoch + 1 == epochs
+            if val_fn is not None and main and ((epoch + 1) % cfg.val_interval == 0 or is_last):
+                eval_model = ema.module if ema is not None else model
+                with swapped_model(adapter, eval_model):
+                    metrics = {k: float(v) for k, v in val_fn(adapter).items()}
+                if cfg.metric not in metrics:
+                    raise KeyError(f"val_fn returned {sorted(metrics)}; cfg.metric={cfg.metric!r} is not among them")
+            improved = bool(metrics) and _is_better(metrics[cfg.metric], best, cfg.metric_mode)
+            if improved:
+                best, best_epoch = metrics[cfg.metric], epoch + 1
+            history.append(
+                {"epoch": epoch + 1, "lr": lr, **means, **metrics, "seconds": round(time.perf_counter() - t0, 3)}
+            )
+            if main:
+                state = {
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(),
+                    "ema": ema.state_dict() if ema is not None else None,
+                    "scaler": scaler.state_dict() if use_amp else None,
+                    "epoch": epoch + 1,
+                    "epochs": epochs,
+                    "config": cfg.to_dict(),
+                    "best_metric": best,
+                    "best_epoch": best_epoch,
+                    "history": history,
+                    "rng": rng_state(generators),
+                    "spec": _safe_spec(model),
+                }
+                atomic_save(state, last_path)
+                if improved:
+                    atomic_save(state, best_path)
+                logger.log(history)
+            ddp.barrier(ctx)
+    finally:
+        logger.close()
+        if distill is not None:
+            distill.detach()
+
+    if ema is not None and cfg.ema_to_model:
+        model.load_state_dict(ema.module.state_dict())
+    return TrainResult(
+        epochs=epochs,
+        iters_per_epoch=iters,
+        history=history,
+        best_metric=best,
+        best_epoch=best_epoch,
+        last_checkpoint=last_path if last_path.exists() else None,
+        best_checkpoint=best_path if best_path.exists() else None,
+    )
+
+
+def _safe_spec(model: nn.Module) -> dict[str, Any]:
+    """``model.spec`` (rebuild recipe) if it is checkpoint-safe, else empty."""
+    spec = dict(getattr(model, "spec", None) or {})
+    try:
+        check_safe(spec, "model.spec")
+    except TypeError as e:
+        log.warning("not storing model.spec in the checkpoint: %s", e)
+        return {}
+    return spec
+
+
+def _warn_config_drift(ckpt: dict[str, Any], cfg: TrainConfig, epochs: int) -> None:
+    """A resume with different hyper-parameters is allowed but no longer reproduces the run."""
+    old = ckpt.get("config", {})
+    changed = sorted(k for k, v in cfg.to_dict().items() if k in old and old[k] != v and k != "progress")
+    if ckpt.get("epochs") not in (None, epochs):
+        changed.append(f"epochs ({ckpt['epochs']} -> {epochs})")
+    if changed:
+        log.warning("resuming with changed settings: %s", ", ".join(changed))
