@@ -1,0 +1,133 @@
+"""The public entry points: ``groups``, ``prune``.
+
+    report = detprune.prune(model, torch.rand(1, 3, 320, 320), criterion="l1", ratio=0.5)
+
+``example_inputs`` follows one convention everywhere: a tensor is passed as ``model(x)``, a
+list as ``model(list)`` (torchvision detectors), a dict as ``model(**d)`` and a tuple as
+``model(*t)``.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+import numpy as np
+from torch import nn
+
+from detprune.criteria import get_criterion
+from detprune.graph import Group, TraceResult, Tracer, build_groups, refresh_submodules, remove_channels
+from detprune.schedule import local_removal
+
+IgnoreEntry = str | type | nn.Module
+
+
+class UnsupportedLayerError(TypeError):
+    """A layer whose channels the tracer cannot follow was found and ``strict=True`` was asked."""
+
+
+def trace(model: nn.Module, example_inputs: Any, ignore: Iterable[IgnoreEntry] = (), strict: bool = False) -> TraceResult:
+    """Run the model once and record its channel dataflow (see :mod:`detprune.graph.tracer`)."""
+    _, result = Tracer(model).run(example_inputs)
+    if strict and result.unsupported:
+        found = ", ".join(f"{p} ({t})" for p, t in result.unsupported.items())
+        raise UnsupportedLayerError(f"layers the channel tracer cannot follow: {found}; their channels are pinned. "
+                                    "Pass strict=False to prune around them.")
+    _apply_ignore(model, result, list(ignore))
+    return result
+
+
+def groups(model: nn.Module, example_inputs: Any, ignore: Iterable[IgnoreEntry] = (), strict: bool = False) -> list[Group]:
+    """The coupling groups of ``model``: member layers, channel counts, and what is pinned and why."""
+    return build_groups(trace(model, example_inputs, ignore, strict))
+
+
+def _apply_ignore(model: nn.Module, result: TraceResult, ignore: list[IgnoreEntry]) -> None:
+    names = dict(model.named_modules())
+    for entry in ignore:
+        if isinstance(entry, str):
+            matched = [p for p in names if p == entry or p.startswith(entry + ".")]
+        elif isinstance(entry, type):
+            matched = [p for p, m in names.items() if isinstance(m, entry)]
+        elif isinstance(entry, nn.Module):
+            matched = [p for p, m in names.items() if m is entry]
+        else:
+            raise TypeError(f"ignore entries are module paths, module types or modules; got {entry!r}")
+        if not matched:
+            raise ValueError(f"ignore entry {entry!r} matches no module of {type(model).__name__}")
+        hit = set(matched)
+        for slot in result.slots:
+            if slot.module_path in hit:
+                result.channels.pin(slot.ids, f"ignored by user ({entry!r})")
+
+
+@dataclass
+class GroupChange:
+    index: int
+    modules: list[str]
+    before: int
+    after: int
+
+
+@dataclass
+class PruneReport:
+    """What a pruning call did: sizes before/after and channels kept per group."""
+
+    criterion: str
+    ratio: float
+    params_before: int
+    params_after: int
+    macs_before: int | None = None
+    macs_after: int | None = None
+    groups: list[GroupChange] = field(default_factory=list)
+
+    def summary(self) -> str:
+        parts = [f"params {self.params_before:,} -> {self.params_after:,} ({self.params_after / self.params_before:.1%})"]
+        if self.macs_before:
+            parts.append(f"MACs {self.macs_before:,} -> {self.macs_after:,} ({self.macs_after / self.macs_before:.1%})")
+        return f"{self.criterion} @ {self.ratio:g}: " + ", ".join(parts)
+
+
+def check_ratio(ratio: float, name: str = "ratio") -> float:
+    if not isinstance(ratio, (int, float)) or not 0 <= ratio < 1:
+        raise ValueError(f"{name} must be in [0, 1), got {ratio!r}")
+    return float(ratio)
+
+
+def prune(model: nn.Module, example_inputs: Any, criterion: str = "l1", ratio: float = 0.5,
+          ignore: Iterable[IgnoreEntry] = (), round_to: int | None = None, data: Any = None,
+          measure: bool = True, **criterion_kwargs: Any) -> PruneReport:
+    """Prune ``model`` in place: every coupling group loses ``ratio`` of its prunable channels."""
+    check_ratio(ratio)
+    if round_to is not None and (not isinstance(round_to, int) or round_to < 1):
+        raise ValueError(f"round_to must be a positive int, got {round_to!r}")
+    crit = get_criterion(criterion, **criterion_kwargs)
+    params_before = count_params(model)
+    macs_before = _macs(model, example_inputs) if measure else None
+    found = groups(model, example_inputs, ignore)
+    crit.prepare(model, found, data=data, example_inputs=example_inputs)
+    scores = {g.index: crit.group_scores(g) for g in found}
+    removal = local_removal(found, scores, ratio, round_to)
+    remove_channels(found, removal)
+    refresh_submodules(model)
+    report = PruneReport(crit.name, ratio, params_before, count_params(model), macs_before,
+                         _macs(model, example_inputs) if measure else None)
+    report.groups = [GroupChange(g.index, g.modules(), g.size, g.size - len(removal.get(g.index, ())))
+                     for g in found if g.prunable]
+    return report
+
+
+def count_params(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def _macs(model: nn.Module, example_inputs: Any) -> int:
+    from detprune.deploy.flops import count_macs
+
+    was_training = model.training
+    model.eval()
+    try:
+        return count_macs(model, copy.copy(example_inputs))
+    finally:
+        model.train(was_training)

@@ -1,0 +1,24 @@
+"""Local schedule: every group loses the same fraction of its prunable channel classes."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from detprune.graph.groups import Group
+from detprune.schedule.select import select_lowest
+
+
+def n_to_remove(group: Group, ratio: float, round_to: int | None = None) -> int:
+    n = int(math.floor(ratio * group.prunable))
+    if round_to and round_to > 1 and n > 0:
+        kept = group.size - n
+        kept = min(group.size, int(math.ceil(kept / round_to) * round_to))
+        n = group.size - kept
+    return max(0, min(n, group.prunable))
+
+
+def local_removal(groups: list[Group], scores: dict[int, np.ndarray], ratio: float,
+                  round_to: int | None = None) -> dict[int, np.ndarray]:
+    return {g.index: select_lowest(g, scores[g.index], n_to_remove(g, ratio, round_to)) for g in groups}
