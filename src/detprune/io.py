@@ -1,0 +1,109 @@
+"""Save and load pruned models without unpickling: safetensors weights + a JSON record.
+
+The record names how to rebuild the unpruned architecture (see :mod:`detprune.zoo`) and the
+shape of every tensor. Loading rebuilds the model, shrinks each parameter to its saved shape,
+re-derives the channel attributes exactly as pruning does, then loads the weights strictly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from detprune.graph.surgery import _attributes, refresh_module, refresh_submodules
+from detprune.zoo import build_from_spec, model_spec
+
+FORMAT = "detprune/1"
+
+
+class CheckpointError(ValueError):
+    """The file is not a detprune model, or it does not fit the model it is loaded into."""
+
+
+def save(model: nn.Module, path: str | Path, spec: dict | None = None) -> Path:
+    """Write ``model`` (pruned or not) to ``path`` atomically; returns the path."""
+    path = Path(path)
+    state = {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
+    record = {
+        "format": FORMAT,
+        "model_class": f"{type(model).__module__}.{type(model).__qualname__}",
+        "spec": spec if spec is not None else model_spec(model),
+        "shapes": {k: list(v.shape) for k, v in state.items()},
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        save_file(state, tmp, metadata={"detprune": json.dumps(record)})
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def read_record(path: str | Path) -> dict:
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+    except Exception as exc:
+        raise CheckpointError(f"{path}: not a safetensors file ({exc})") from exc
+    if "detprune" not in meta:
+        raise CheckpointError(f"{path}: a safetensors file without a detprune record (not saved by detprune.save)")
+    record = json.loads(meta["detprune"])
+    if record.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: unsupported format {record.get('format')!r} (expected {FORMAT})")
+    return record
+
+
+def load(path: str | Path, model: nn.Module | None = None) -> nn.Module:
+    """Load a saved model. ``model``: a freshly built *unpruned* instance, needed only when the
+    file records no spec (models detprune does not know how to build)."""
+    record = read_record(path)
+    if model is None:
+        if record.get("spec") is None:
+            raise CheckpointError(f"{path}: saved without a spec; pass model=<an unpruned {record['model_class']}>")
+        model = build_from_spec(record["spec"])
+    kind = f"{type(model).__module__}.{type(model).__qualname__}"
+    if kind != record["model_class"]:
+        raise CheckpointError(f"{path}: checkpoint of a {record['model_class']}, cannot load into a {kind}")
+    shrink_to(model, record["shapes"], str(path))
+    model.load_state_dict(load_file(str(path)), strict=True)
+    return model
+
+
+def shrink_to(model: nn.Module, shapes: dict[str, list[int]], source: str = "checkpoint") -> None:
+    """Give every tensor of ``model`` its saved shape, then re-derive channel attributes."""
+    own = model.state_dict()
+    missing, unexpected = sorted(set(own) - set(shapes)), sorted(set(shapes) - set(own))
+    if missing or unexpected:
+        raise CheckpointError(
+            f"{source}: checkpoint is from a different model: {len(missing)} tensors missing "
+            f"(e.g. {missing[:3]}), {len(unexpected)} unexpected (e.g. {unexpected[:3]})")
+    modules = dict(model.named_modules())
+    touched: dict[int, tuple[nn.Module, dict]] = {}
+    for key, shape in shapes.items():
+        current = own[key]
+        if list(current.shape) == shape:
+            continue
+        if len(shape) != current.dim() or any(s > c for s, c in zip(shape, current.shape)):
+            raise CheckpointError(f"{source}: checkpoint is from a different model: {key} has shape {shape}, "
+                                  f"the model's is {list(current.shape)} (pruning only shrinks)")
+        owner, _, name = key.rpartition(".")
+        module = modules[owner]
+        touched.setdefault(id(module), (module, _attributes(module)))
+        empty = torch.empty(shape, dtype=current.dtype, device=current.device)
+        if name in module._parameters:
+            module._parameters[name] = nn.Parameter(empty, requires_grad=module._parameters[name].requires_grad)
+        else:
+            module._buffers[name] = empty
+    for module, old in touched.values():
+        refresh_module(module, old)
+    refresh_submodules(model)
