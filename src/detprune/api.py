@@ -18,7 +18,8 @@ from torch import nn
 
 from detprune.criteria import get_criterion
 from detprune.graph import Group, TraceResult, Tracer, build_groups, refresh_submodules, remove_channels
-from detprune.schedule import local_removal
+from detprune.schedule.allocate import Allocation, LatencySettings, plan, reach_target
+from detprune.schedule.target import Target, TargetResult
 
 IgnoreEntry = str | type | nn.Module
 
@@ -56,9 +57,8 @@ def _apply_ignore(model: nn.Module, result: TraceResult, ignore: list[IgnoreEntr
             raise TypeError(f"ignore entries are module paths, module types or modules; got {entry!r}")
         if not matched:
             raise ValueError(f"ignore entry {entry!r} matches no module of {type(model).__name__}")
-        hit = set(matched)
-        for slot in result.slots:
-            if slot.module_path in hit:
+        for slot in result.slots:  # a matched module protects its submodules too
+            if any(slot.module_path == p or slot.module_path.startswith(p + ".") or p == "" for p in matched):
                 result.channels.pin(slot.ids, f"ignored by user ({entry!r})")
 
 
@@ -81,12 +81,17 @@ class PruneReport:
     macs_before: int | None = None
     macs_after: int | None = None
     groups: list[GroupChange] = field(default_factory=list)
+    schedule: str = "local"
+    target: TargetResult | None = None
 
     def summary(self) -> str:
         parts = [f"params {self.params_before:,} -> {self.params_after:,} ({self.params_after / self.params_before:.1%})"]
         if self.macs_before:
             parts.append(f"MACs {self.macs_before:,} -> {self.macs_after:,} ({self.macs_after / self.macs_before:.1%})")
-        return f"{self.criterion} @ {self.ratio:g}: " + ", ".join(parts)
+        if self.target is not None:
+            parts.append(self.target.summary())
+        head = f"{self.criterion} @ {self.ratio:g}" + ("" if self.schedule == "local" else f" ({self.schedule})")
+        return f"{head}: " + ", ".join(parts)
 
 
 def check_ratio(ratio: float, name: str = "ratio") -> float:
@@ -97,22 +102,51 @@ def check_ratio(ratio: float, name: str = "ratio") -> float:
 
 def prune(model: nn.Module, example_inputs: Any, criterion: str = "l1", ratio: float = 0.5,
           ignore: Iterable[IgnoreEntry] = (), round_to: int | None = None, data: Any = None,
-          measure: bool = True, **criterion_kwargs: Any) -> PruneReport:
-    """Prune ``model`` in place: every coupling group loses ``ratio`` of its prunable channels."""
+          measure: bool = True, *, schedule: str = "local", target: Target | str | None = None,
+          ratios: Any = None, max_ratio: float = 0.9, min_channels: int = 1, runtime: str = "torch",
+          latency: LatencySettings | None = None, **criterion_kwargs: Any) -> PruneReport:
+    """Prune ``model`` in place.
+
+    By default every coupling group loses ``ratio`` of its prunable channels (``schedule="local"``).
+    ``schedule="global"`` removes ``ratio`` of all prunable channels ranked across groups (capped by
+    ``max_ratio`` per group and ``min_channels`` kept); ``schedule="layerwise"`` takes per-group
+    ratios from ``ratios`` (mapping or YAML file). ``target`` (``"macs=0.5"``, ``"params=2M"``,
+    ``"latency=0.7"`` measured on ``runtime``, or a :class:`Target`) replaces the ratio by a
+    search; the report's ``target`` shows goal vs achieved.
+    """
     check_ratio(ratio)
     if round_to is not None and (not isinstance(round_to, int) or round_to < 1):
         raise ValueError(f"round_to must be a positive int, got {round_to!r}")
+    alloc = Allocation(schedule, ratio, round_to, max_ratio, min_channels, ratios)
+    goal = Target.parse(target, runtime) if target is not None else None
     crit = get_criterion(criterion, **criterion_kwargs)
     params_before = count_params(model)
-    macs_before = _macs(model, example_inputs) if measure else None
+    macs_before = _macs(model, example_inputs) if measure or goal is not None else None
     found = groups(model, example_inputs, ignore)
     crit.prepare(model, found, data=data, example_inputs=example_inputs)
     scores = {g.index: crit.group_scores(g) for g in found}
-    removal = local_removal(found, scores, ratio, round_to)
+    result: TargetResult | None = None
+    if goal is None:
+        removal = plan(found, scores, alloc)
+    else:
+        removal, result = reach_target(model, example_inputs, found, scores, goal, alloc, latency)
     remove_channels(found, removal)
     refresh_submodules(model)
-    report = PruneReport(crit.name, ratio, params_before, count_params(model), macs_before,
-                         _macs(model, example_inputs) if measure else None)
+    macs_after = _macs(model, example_inputs) if measure or goal is not None else None
+    if result is not None:  # report what the pruned model really achieves, not the search's estimate
+        if goal.metric == "latency":
+            from detprune.deploy.latency import measure_latency
+
+            lat = latency or LatencySettings()
+            result.achieved = measure_latency(model, example_inputs, goal.runtime, lat.warmup, lat.runs,
+                                              lat.threads).median_ms
+        else:
+            result.achieved = float(macs_after if goal.metric == "macs" else count_params(model))
+    prunable = sum(g.prunable for g in found)
+    effective = ratio if goal is None and schedule != "layerwise" else \
+        sum(len(v) for v in removal.values()) / max(1, prunable)
+    report = PruneReport(crit.name, float(effective), params_before, count_params(model), macs_before, macs_after,
+                         schedule=schedule, target=result)
     report.groups = [GroupChange(g.index, g.modules(), g.size, g.size - len(removal.get(g.index, ())))
                      for g in found if g.prunable]
     return report
