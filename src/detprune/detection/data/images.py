@@ -18,8 +18,10 @@ from torchvision.transforms.v2.functional import pil_to_tensor
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
 
 # What PIL raises on bad files: OSError (unreadable, truncated), ValueError / SyntaxError
-# (malformed headers) and DecompressionBombError (absurd sizes).
-IMAGE_ERRORS = (OSError, ValueError, SyntaxError, Image.DecompressionBombError)
+# (malformed headers) and DecompressionBombError (absurd sizes). ImportError: once Ultralytics is
+# imported it patches Image.open to retry unidentified files with an optional HEIF plugin, and
+# raises ModuleNotFoundError where that plugin is not installed.
+IMAGE_ERRORS = (OSError, ValueError, SyntaxError, ImportError, Image.DecompressionBombError)
 
 _JPEG_EOI = b"\xff\xd9"
 _TAIL_BYTES = 1024  # EOI may be followed by a little padding; scan data never contains FFD9
