@@ -16,3 +16,17 @@ def test_inspect_unknown_model_exits_2() -> None:
     result = runner.invoke(app, ["inspect", "--model", "nope"])
     assert result.exit_code == 2
     assert "--model nope" in result.output and "Traceback" not in result.output
+
+
+def test_inspect_saved_file(tmp_path) -> None:
+    import torch
+
+    import detprune
+    from detprune.detection.models import build_model
+
+    model = build_model("yolov3-tiny", num_classes=3).eval()
+    detprune.prune(model, torch.rand(1, 3, 128, 128), ratio=0.5, measure=False)
+    path = detprune.save(model, tmp_path / "tiny.safetensors")
+    result = runner.invoke(app, ["inspect", "--model", str(path), "--size", "128"])
+    assert result.exit_code == 0, result.output
+    assert "8 / 8" in result.output  # conv0: 16 -> 8 channels after pruning
