@@ -168,6 +168,7 @@ class Tracer(TorchFunctionMode):
         self._slot_of: dict[tuple[int, int], Slot] = {}
         self._axes: dict[int, Axes] = {}
         self._alive: list[Any] = []  # keeps traced tensors alive so their id() stays unique
+        self._why_untracked: dict[int, str] = {}
         self.module_paths = {id(m): n for n, m in model.named_modules()}
         self._owner: dict[int, tuple[str, nn.Module, str, bool]] = {}
         for path, module in model.named_modules():
@@ -227,11 +228,23 @@ class Tracer(TorchFunctionMode):
                 continue
             if not self.channels.all_pinned(ids):
                 kept[a] = ids
+            elif len(ids):
+                self.mark_untracked(x, f"pinned upstream: {self.channels.pin_reason(int(ids[0]))}")
         if kept:
             self._axes[id(x)] = kept
             self._alive.append(x)
         else:
             self._axes.pop(id(x), None)
+
+    def mark_untracked(self, x: Any, why: str) -> None:
+        """Remember why a tensor carries no traced channels, for the pin reasons of its consumers."""
+        if isinstance(x, Tensor) and id(x) not in self._why_untracked:
+            self._why_untracked[id(x)] = why
+            self._alive.append(x)
+
+    def untracked_reason(self, x: Tensor, op: str) -> str:
+        why = self._why_untracked.get(id(x), "model input, or an op outside the channel graph")
+        return f"{self.where(op)} (input: {why})"
 
     def pin(self, ids: np.ndarray, reason: str) -> None:
         self.channels.pin(ids, reason)
@@ -292,6 +305,7 @@ class Tracer(TorchFunctionMode):
         _scrub_tracked_sizes(self.model)
         result = TraceResult(self.channels, self.slots, self.module_paths, type(self.model).__name__, self.unsupported)
         self._axes.clear()
+        self._why_untracked.clear()
         self._alive.clear()
         return out, result
 

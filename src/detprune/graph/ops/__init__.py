@@ -36,6 +36,8 @@ def unknown_op(t: Tracer, call: Call) -> None:
             path, module, _, _ = t._owner[id(x)]
             t.unsupported.setdefault(path or "<model>", type(module).__name__)
         t.pin_tensor(x, reason)
+    for out in iter_tensors(call.out):
+        t.mark_untracked(out, f"output of {reason}")
 
 
 @register("dim", "numel", "nelement", "element_size", "is_contiguous", "stride", "storage_offset",

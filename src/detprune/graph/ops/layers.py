@@ -33,8 +33,7 @@ def _input_channels(t: Tracer, x: Tensor, axis: int, op: str) -> np.ndarray:
             t.pin(ids, t.where(op) + " (channels on a spatial axis)")
     ids = axes.get(axis)
     if ids is None:
-        reason = t.where(op) + " (input comes from the model input or an op outside the channel graph)"
-        ids = t.channels.new(x.shape[axis], reason)
+        ids = t.channels.new(x.shape[axis], t.untracked_reason(x, op))
     return ids
 
 
@@ -119,7 +118,7 @@ def linear(t: Tracer, call: Call) -> None:
     x_in = axes.pop(last, None)
     if w_in is not None:
         if x_in is None:
-            x_in = t.channels.new(x.shape[last], t.where(call.name) + " (input comes from an op outside the channel graph)")
+            x_in = t.channels.new(x.shape[last], t.untracked_reason(x, call.name))
         t.union(x_in, w_in)
     elif x_in is not None:
         t.pin(x_in, t.where(call.name) + " (single input feature)")
@@ -141,7 +140,7 @@ def _norm_input(t: Tracer, x: Tensor, op: str) -> tuple[np.ndarray, dict]:
     axis = 1 if x.dim() > 1 else 0
     ids = axes.get(axis)
     if ids is None:
-        ids = t.channels.new(x.shape[axis], t.where(op) + " (input comes from an op outside the channel graph)")
+        ids = t.channels.new(x.shape[axis], t.untracked_reason(x, op))
     return ids, axes
 
 
