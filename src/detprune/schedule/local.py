@@ -10,12 +10,16 @@ from detprune.graph.groups import Group
 from detprune.schedule.select import select_lowest
 
 
-def n_to_remove(group: Group, ratio: float, round_to: int | None = None) -> int:
-    n = int(math.floor(ratio * group.prunable))
+def round_removal(size: int, n: int, round_to: int | None) -> int:
+    """Remove fewer than ``n`` so that the kept count is a multiple of ``round_to`` (hardware-friendly widths)."""
     if round_to and round_to > 1 and n > 0:
-        kept = group.size - n
-        kept = min(group.size, int(math.ceil(kept / round_to) * round_to))
-        n = group.size - kept
+        kept = min(size, int(math.ceil((size - n) / round_to) * round_to))
+        n = size - kept
+    return max(0, n)
+
+
+def n_to_remove(group: Group, ratio: float, round_to: int | None = None) -> int:
+    n = round_removal(group.size, int(math.floor(ratio * group.prunable)), round_to)
     return max(0, min(n, group.prunable))
 
 

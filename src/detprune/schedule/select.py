@@ -7,16 +7,20 @@ import numpy as np
 from detprune.graph.groups import Group
 
 
-def select_lowest(group: Group, scores: np.ndarray, n: int) -> np.ndarray:
-    """Up to ``n`` unpinned classes with the lowest scores; never empties a member slot."""
-    if n <= 0:
-        return np.zeros(0, dtype=np.int64)
+def removal_order(group: Group, scores: np.ndarray, limit: int | None = None) -> np.ndarray:
+    """Unpinned classes in the order they may be removed, least important first.
+
+    A class is skipped when removing it (after the ones before it) would leave some member
+    slot with no position; every prefix of the order is therefore a valid removal. Scores
+    are non-decreasing along the order, which lets a global ranking take prefixes per group.
+    """
     counts = group.counts()  # [members, classes]
     left = counts.sum(axis=1)
     pinned = group.pinned
-    chosen = []
-    for c in np.argsort(scores, kind="stable"):
-        if len(chosen) == n:
+    limit = group.size if limit is None else limit
+    chosen: list[int] = []
+    for c in np.argsort(np.asarray(scores), kind="stable"):
+        if len(chosen) >= limit:
             break
         if pinned[c]:
             continue
@@ -25,4 +29,11 @@ def select_lowest(group: Group, scores: np.ndarray, n: int) -> np.ndarray:
             continue
         left = after
         chosen.append(int(c))
-    return np.array(sorted(chosen), dtype=np.int64)
+    return np.array(chosen, dtype=np.int64)
+
+
+def select_lowest(group: Group, scores: np.ndarray, n: int) -> np.ndarray:
+    """Up to ``n`` unpinned classes with the lowest scores; never empties a member slot."""
+    if n <= 0:
+        return np.zeros(0, dtype=np.int64)
+    return np.sort(removal_order(group, scores, limit=n))

@@ -1,0 +1,109 @@
+"""Cluster pruning's greedy loop (Gamanayake et al. 2020), independent of how latency is obtained.
+
+Each step considers, for every group, removing one *cluster*: its least important channels
+down to the next lower multiple of the group's cluster size (the runtime's natural width,
+:mod:`~detprune.schedule.staircase`). It takes the candidate with the most latency saved per
+unit of importance lost, and repeats until the goal is reached. Latency comes from a function
+``latency(group, kept) -> ms`` (measured tables in practice, a synthetic staircase in tests);
+the model's latency is estimated additively from the measured start, and the goal callback may
+replace the estimate by a real measurement before accepting it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+Removal = dict[int, np.ndarray]
+LatencyFn = Callable[[int, int], float]
+# (removal so far, estimated latency) -> (goal reached?, corrected latency estimate)
+GoalFn = Callable[[Removal, float], tuple[bool, float]]
+
+
+@dataclass
+class ClusterState:
+    """One group as the greedy loop sees it."""
+
+    index: int
+    size: int  # channel classes at the start (pinned included)
+    order: np.ndarray  # removable classes, least important first; prefixes are valid removals
+    importance: np.ndarray  # per class, comparable across groups (normalised scores)
+    cluster: int
+    removed: int = 0
+
+    @property
+    def kept(self) -> int:
+        return self.size - self.removed
+
+    @property
+    def floor(self) -> int:
+        """Fewest channels the group may keep."""
+        return self.size - len(self.order)
+
+    def next_width(self) -> int | None:
+        """Width after removing one more cluster: the next lower multiple of ``cluster``, if allowed."""
+        k = self.kept
+        nxt = ((k - 1) // self.cluster) * self.cluster
+        return nxt if nxt >= max(self.floor, 1) else None
+
+    def removal(self) -> np.ndarray:
+        return np.sort(self.order[: self.removed])
+
+
+@dataclass
+class GreedyStep:
+    group: int
+    kept_before: int
+    kept_after: int
+    saved_ms: float
+    importance_lost: float
+    estimate_ms: float  # estimated model latency after the step
+
+
+@dataclass
+class GreedyResult:
+    removal: Removal
+    steps: list[GreedyStep] = field(default_factory=list)
+    estimate_ms: float = 0.0
+    reached: bool = False
+
+
+def greedy_clusters(states: list[ClusterState], latency: LatencyFn, start_ms: float, goal: GoalFn,
+                    max_steps: int | None = None, eps: float = 1e-9) -> GreedyResult:
+    """Remove clusters (best latency saved / importance lost first) until ``goal`` says stop.
+
+    Candidates whose measured saving is not positive are taken only when no candidate saves
+    time (then the least important cluster goes), so a goal on MACs can still be met on a flat
+    runtime. Stops early, unreached, when no group can lose another cluster.
+    """
+    est = float(start_ms)
+
+    def removal() -> Removal:
+        return {s.index: s.removal() for s in states}
+
+    reached, est = goal(removal(), est)
+    steps: list[GreedyStep] = []
+    while not reached and (max_steps is None or len(steps) < max_steps):
+        best: tuple[tuple, ClusterState, int, float, float] | None = None
+        for s in states:
+            nxt = s.next_width()
+            if nxt is None:
+                continue
+            n = s.kept - nxt
+            lost = float(np.sum(s.importance[s.order[s.removed: s.removed + n]]))
+            saved = latency(s.index, s.kept) - latency(s.index, nxt)
+            key = (1, saved / (lost + eps), -lost) if saved > 0 else (0, -lost, saved)
+            if best is None or key > best[0]:
+                best = (key, s, nxt, saved, lost)
+        if best is None:
+            break
+        _, s, nxt, saved, lost = best
+        before = s.kept
+        s.removed += before - nxt
+        est -= max(saved, 0.0)
+        steps.append(GreedyStep(s.index, before, nxt, saved, lost, est))
+        reached, est = goal(removal(), est)
+        steps[-1].estimate_ms = est
+    return GreedyResult(removal(), steps, est, reached)

@@ -1,0 +1,199 @@
+"""Cluster pruning of a whole model: staircases -> cluster sizes -> greedy removal -> target.
+
+    report = cluster_prune(model, x, "latency=0.7@onnxruntime", criterion="l1", threads=1)
+    print(report.summary())
+
+Per round: trace the groups, score them, measure each group's latency staircase on the target
+runtime (cached in a :class:`~detprune.schedule.lut.LatencyLUT`), derive its cluster size, and
+run :func:`~detprune.schedule.cluster.greedy_clusters`. A latency goal is checked on a pruned
+copy measured side by side with the current model before it is accepted. With
+``finetune_every=k`` the model is physically pruned every k greedy steps, ``finetune(model,
+round)`` runs, and the next round re-scores the fine-tuned weights. A MACs or params target is
+also accepted (cluster choice is still latency-driven; the analytic cost decides when to stop),
+which is how clusters are compared with plain pruning at matched MACs.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+import torch
+from torch import nn
+
+from detprune.criteria import get_criterion
+from detprune.deploy.flops import count_macs, count_params
+from detprune.graph.surgery import refresh_submodules, remove_channels
+from detprune.schedule.cluster import ClusterState, GreedyStep, Removal, greedy_clusters
+from detprune.schedule.cost import CostModel
+from detprune.schedule.global_rank import normalised
+from detprune.schedule.layer_latency import GroupLatency
+from detprune.schedule.lut import LatencyLUT
+from detprune.schedule.preview import pruned_copy
+from detprune.schedule.runners import compare
+from detprune.schedule.select import removal_order
+from detprune.schedule.target import Target, TargetResult
+
+
+@dataclass
+class ClusterReport:
+    """Outcome of :func:`cluster_prune`; latencies are side-by-side minima on ``runtime``."""
+
+    criterion: str
+    runtime: str
+    mode: str
+    target: TargetResult
+    params_before: int
+    params_after: int
+    macs_before: int
+    macs_after: int
+    latency_before_ms: float
+    latency_after_ms: float
+    clusters: dict[str, tuple[int, str]] = field(default_factory=dict)  # group label -> (size, source)
+    widths: dict[str, tuple[int, int]] = field(default_factory=dict)  # group label -> (before, after)
+    steps: list[GreedyStep] = field(default_factory=list)
+    measurements: int = 0
+    rounds: int = 0
+    lut_path: Path | None = None
+
+    @property
+    def speedup(self) -> float:
+        return self.latency_before_ms / self.latency_after_ms
+
+    def summary(self) -> str:
+        found = sum(1 for _, src in self.clusters.values() if src == "staircase")
+        return (f"cluster pruning ({self.criterion}, {self.runtime}, {self.mode}): "
+                f"MACs {self.macs_after / self.macs_before:.1%}, params {self.params_after / self.params_before:.1%}, "
+                f"latency {self.latency_before_ms:.3g} -> {self.latency_after_ms:.3g} ms (x{self.speedup:.2f}); "
+                f"{len(self.steps)} steps, {found}/{len(self.clusters)} cluster sizes from staircases; "
+                + self.target.summary())
+
+
+def _key(g: Any) -> tuple[str, ...]:
+    return tuple(m.label for m in g.members)
+
+
+def cluster_prune(model: nn.Module, example_inputs: Any, target: Target | str, criterion: str = "l1",
+                  runtime: str | None = None, ignore: Iterable[Any] = (), data: Any = None, *,
+                  mode: str = "layers", lut: LatencyLUT | str | Path | None = None, save_lut: bool = True,
+                  threads: int | None = None, cluster: int | dict[str, int] | None = None, window: int = 48,
+                  probe_step: int = 2, max_ratio: float = 0.9, min_channels: int = 1,
+                  finetune: Callable[[nn.Module, int], None] | None = None, finetune_every: int | None = None,
+                  max_verify: int = 4, rounds: int = 5, calls: int = 3, **criterion_kwargs: Any) -> ClusterReport:
+    """Prune ``model`` in place by whole clusters until ``target`` (see the module docstring).
+
+    ``cluster``: an int skips staircase measurement and uses that size everywhere; a dict maps
+    group labels (first producing module path) to sizes, others are measured. ``lut``: a table
+    or a file to read/extend (default: this machine's cache file for ``runtime``/``threads``).
+    """
+    from detprune.api import groups as find_groups  # api imports the schedule package
+
+    goal_t = Target.parse(target, runtime or "torch")
+    rt = goal_t.runtime if goal_t.metric == "latency" else (runtime or "torch")
+    threads = torch.get_num_threads() if threads is None else int(threads)
+    table = _open_lut(lut, rt, threads)
+    was_training = model.training
+    model.eval()
+    reference = copy.deepcopy(model)
+    params_before, macs_before = count_params(model), count_macs(model, example_inputs)
+    base_ms = float(compare([model], example_inputs, rt, threads, rounds, calls)[0])
+    baseline = {"latency": base_ms, "macs": macs_before, "params": params_before}[goal_t.metric]
+    goal = goal_t.goal(baseline)
+    sizes0: dict[tuple[str, ...], tuple[int, int]] = {}
+    clusters: dict[tuple[str, ...], tuple[int, str]] = {}
+    labels: dict[tuple[str, ...], str] = {}
+    steps: list[GreedyStep] = []
+    measured, verified, current_ms, crit_name = 0, 0, base_ms, str(criterion)
+    for rnd in range(10_000):
+        found = find_groups(model, example_inputs, ignore)
+        crit = get_criterion(criterion, **criterion_kwargs)
+        crit_name = crit.name
+        crit.prepare(model, found, data=data, example_inputs=example_inputs)
+        gl = GroupLatency(model, example_inputs, found, rt, mode, table, threads, rounds, calls)
+        cm = CostModel(model, example_inputs, found) if goal_t.metric != "latency" else None
+        states = []
+        for g in found:
+            if not g.prunable or not gl.measurable(g.index):
+                continue
+            key = _key(g)
+            size0, prunable0 = sizes0.setdefault(key, (g.size, g.prunable))
+            labels[key] = gl.label(g.index)
+            imp = normalised(g, crit.group_scores(g))
+            order = removal_order(g, imp)
+            allowed = int(math.floor(max_ratio * prunable0)) - (size0 - g.size)
+            order = order[: max(0, min(len(order), allowed, g.size - min_channels))]
+            if len(order) == 0:
+                continue
+            if key not in clusters:
+                clusters[key] = _cluster_for(gl, g.index, g.size - len(order), labels[key], cluster, window,
+                                             probe_step)
+            c = clusters[key][0]
+            states.append(ClusterState(g.index, g.size, order, imp, c))
+            gl.grid[g.index] = (c, g.size - len(order))
+
+        def goal_fn(rem: Removal, est: float) -> tuple[bool, float]:
+            nonlocal verified
+            if cm is not None:
+                return cm.predict(rem)[goal_t.metric] <= goal, est
+            if est > goal:
+                return False, est
+            if verified >= max_verify or not any(len(v) for v in rem.values()):
+                return True, est
+            verified += 1
+            now, cand = compare([model, pruned_copy(model, found, rem)], example_inputs, rt, threads, rounds, calls)
+            real = current_ms * cand / now
+            return real <= goal, real
+
+        res = greedy_clusters(states, gl, current_ms, goal_fn, max_steps=finetune_every)
+        measured += gl.measured
+        remove_channels(found, res.removal)
+        refresh_submodules(model)
+        steps += res.steps
+        if res.reached or not res.steps:
+            break
+        if finetune is not None:
+            finetune(model, rnd)
+            model.eval()
+        ref_ms, now_ms = compare([reference, model], example_inputs, rt, threads, rounds, calls)
+        current_ms = base_ms * now_ms / ref_ms
+    ref_ms, final_ms = (float(v) for v in compare([reference, model], example_inputs, rt, threads, rounds + 2, calls))
+    macs_after, params_after = count_macs(model, example_inputs), count_params(model)
+    if goal_t.metric == "latency":
+        goal = goal_t.goal(ref_ms)
+        result = TargetResult(goal_t, ref_ms, goal, final_ms, len(steps))
+    else:
+        achieved = macs_after if goal_t.metric == "macs" else params_after
+        result = TargetResult(goal_t, float(baseline), goal, float(achieved), len(steps))
+    model.train(was_training)
+    path = table.save() if save_lut else table.path
+    final_sizes = {_key(g): g.size - len(res.removal.get(g.index, ())) for g in found}
+    return ClusterReport(
+        crit_name, rt, mode, result, params_before, params_after, macs_before, macs_after, ref_ms, final_ms,
+        clusters={labels[k]: v for k, v in clusters.items()},
+        widths={labels[k]: (s0, final_sizes.get(k, s0)) for k, (s0, _) in sizes0.items() if k in labels},
+        steps=steps, measurements=measured, rounds=rnd + 1, lut_path=path)
+
+
+def _open_lut(lut: LatencyLUT | str | Path | None, runtime: str, threads: int) -> LatencyLUT:
+    if isinstance(lut, LatencyLUT):
+        return lut
+    if lut is None:
+        return LatencyLUT.cached(runtime, threads)
+    path = Path(lut)
+    if path.is_file():
+        return LatencyLUT.load(path, runtime, threads)
+    return LatencyLUT(runtime, threads, path=path)
+
+
+def _cluster_for(gl: GroupLatency, gi: int, floor: int, label: str, cluster: int | dict[str, int] | None,
+                 window: int, probe_step: int) -> tuple[int, str]:
+    if isinstance(cluster, int):
+        return cluster, "given"
+    if isinstance(cluster, dict) and label in cluster:
+        return int(cluster[label]), "given"
+    fit = gl.staircase(gi, floor, window, probe_step)
+    return fit.cluster, fit.source

@@ -1,0 +1,217 @@
+"""Measured latency of one coupling group as a function of its kept width.
+
+``mode="layers"`` (default, fast) times only the group's member layers (the convs producing its
+channels, their norms, and the layers consuming them) on their real input shapes, recorded
+from one forward of the model; ``mode="model"`` times the whole model with only that group
+narrowed (slow, but it includes fusion and memory effects the isolated layers miss).
+Widths are measured in batches, side by side (see :mod:`~detprune.schedule.runners`), and
+stored in a :class:`~detprune.schedule.lut.LatencyLUT` under a signature of the layers' shapes.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from detprune.graph.groups import Group
+from detprune.graph.surgery import remove_channels
+from detprune.schedule.lut import LatencyLUT
+from detprune.schedule.preview import pruned_copy
+from detprune.schedule.runners import make_runner, time_interleaved
+from detprune.schedule.select import select_lowest
+from detprune.schedule.staircase import ClusterFit, derive_cluster
+
+MODES = ("layers", "model")
+
+
+def input_width(module: nn.Module) -> tuple[int, int] | None:
+    """(axis, size) of the channel axis of the module's input, or None for layers we cannot resize."""
+    if isinstance(module, nn.modules.conv._ConvNd):
+        return 1, module.in_channels
+    if isinstance(module, nn.Linear):
+        return -1, module.in_features
+    norm = isinstance(module, (nn.modules.batchnorm._NormBase, nn.GroupNorm)) or \
+        type(module).__name__ == "FrozenBatchNorm2d"
+    if norm:
+        ref = getattr(module, "weight", None)
+        ref = ref if ref is not None else getattr(module, "running_mean", None)
+        return (1, int(ref.shape[0])) if ref is not None else None
+    return None
+
+
+class _Bench(nn.Module):
+    """Runs each layer on its own input: the group's layers, without the rest of the network."""
+
+    def __init__(self, layers: list[nn.Module], calls: list[int]) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList(layers)
+        self.calls = calls
+
+    def forward(self, *xs: Tensor) -> tuple[Tensor, ...]:
+        return tuple(self.layers[i](x) for i, x in zip(self.calls, xs))
+
+
+class GroupLatency:
+    """``latency(group_index, kept) -> ms`` for the groups of one (traced) model state."""
+
+    def __init__(self, model: nn.Module, example_inputs: Any, groups: list[Group], runtime: str = "torch",
+                 mode: str = "layers", lut: LatencyLUT | None = None, threads: int | None = None,
+                 rounds: int = 5, calls: int = 3) -> None:
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        self.model, self.example_inputs, self.runtime, self.mode = model, example_inputs, runtime, mode
+        self.threads = torch.get_num_threads() if threads is None else int(threads)
+        self.lut = lut or LatencyLUT(runtime, self.threads)
+        self.rounds, self.calls = rounds, calls
+        self.groups = {g.index: g for g in groups}
+        self.grid: dict[int, tuple[int, int]] = {}  # group -> (cluster, floor): widths worth prefetching
+        self.measured = 0  # variants timed (not served from the table)
+        self._sig: dict[int, str] = {}
+        self._last: dict[int, int] = {}
+        self._shapes: dict[int, list[torch.Size]] = self._record_shapes() if mode == "layers" else {}
+
+    # ------------------------------------------------------------------ setup
+    def _record_shapes(self) -> dict[int, list[torch.Size]]:
+        wanted = {id(m.slot.module): m.slot.module for g in self.groups.values() for m in g.members}
+        shapes: dict[int, list[torch.Size]] = {}
+
+        def hook(mod: nn.Module, args: tuple) -> None:
+            if args and isinstance(args[0], Tensor) and not list(mod.children()):
+                shapes.setdefault(id(mod), []).append(args[0].shape)
+
+        hooks = [m.register_forward_pre_hook(hook) for m in wanted.values()]
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            with torch.no_grad():
+                from detprune.deploy._inputs import call_model
+
+                call_model(self.model, copy.copy(self.example_inputs))
+        finally:
+            for h in hooks:
+                h.remove()
+            self.model.train(was_training)
+        return shapes
+
+    def layers(self, gi: int) -> list[nn.Module]:
+        """The member layers timed in ``layers`` mode (called in the forward, resizable)."""
+        seen: dict[int, nn.Module] = {}
+        for m in self.groups[gi].members:
+            mod = m.slot.module
+            if id(mod) in self._shapes and input_width(mod) is not None:
+                seen.setdefault(id(mod), mod)
+        return list(seen.values())
+
+    def measurable(self, gi: int) -> bool:
+        return self.mode == "model" or bool(self.layers(gi))
+
+    def signature(self, gi: int) -> str:
+        if gi not in self._sig:
+            g = self.groups[gi]
+            desc: dict[str, Any] = {"mode": self.mode, "members": [m.label for m in g.members]}
+            if self.mode == "layers":
+                desc["layers"] = [[type(m).__name__, [list(p.shape) for p in m.parameters(recurse=False)],
+                                   [list(s) for s in self._shapes[id(m)]]] for m in self.layers(gi)]
+            else:
+                desc["model"] = [[n, list(p.shape)] for n, p in self.model.named_parameters()]
+                desc["input"] = [list(t.shape) for t in _tensors(self.example_inputs)]
+            self._sig[gi] = hashlib.sha1(json.dumps(desc).encode()).hexdigest()[:16]
+        return self._sig[gi]
+
+    def label(self, gi: int) -> str:
+        g = self.groups[gi]
+        return next((m.slot.module_path for m in g.members if m.slot.role == "out"), g.members[0].slot.module_path)
+
+    # ------------------------------------------------------------------ measuring
+    def _variant(self, gi: int, kept: int) -> tuple[nn.Module, Any]:
+        g = self.groups[gi]
+        removal = {gi: select_lowest(g, np.zeros(g.size), g.size - kept)}
+        if len(removal[gi]) != g.size - kept:
+            raise ValueError(f"group {gi} cannot be narrowed to {kept} channels (pinned or member layers emptied)")
+        if self.mode == "model":
+            return pruned_copy(self.model, list(self.groups.values()), removal), self.example_inputs
+        memo: dict[int, Any] = {}
+        g_copy = copy.deepcopy(g, memo)
+        remove_channels([g_copy], {g_copy.index: removal[gi]})
+        gen = torch.Generator().manual_seed(0)
+        layers, calls, inputs = [], [], []
+        for i, orig in enumerate(self.layers(gi)):
+            new = memo[id(orig)]
+            new.eval()
+            axis, old_width = input_width(orig)
+            _, new_width = input_width(new)
+            layers.append(new)
+            for shape in self._shapes[id(orig)]:
+                s = list(shape)
+                if s[axis] == old_width:
+                    s[axis] = new_width
+                calls.append(i)
+                inputs.append(torch.rand(s, generator=gen))
+        return _Bench(layers, calls), tuple(inputs)
+
+    def measure(self, gi: int, widths: list[int], anchor: int | None = None) -> dict[int, float]:
+        """Time the widths of group ``gi`` not yet in the table, side by side; returns all known points.
+
+        ``anchor`` is timed again with them (its table entry keeps the minimum), so that differences
+        between this batch and the anchor are measured under the same machine load.
+        """
+        sig = self.signature(gi)
+        todo = {int(w) for w in widths if self.lut.get(sig, w) is None}
+        if todo and anchor is not None:
+            todo.add(int(anchor))
+        todo = sorted(todo, reverse=True)
+        if todo:
+            runners = []
+            for w in todo:
+                module, inputs = self._variant(gi, w)
+                runners.append(make_runner(module, inputs, self.runtime, self.threads))
+            ms = time_interleaved(runners, self.rounds, self.calls, self.threads)
+            for w, v in zip(todo, ms):
+                self.lut.put(sig, w, float(v), self.label(gi))
+            self.measured += len(todo)
+        return self.lut.points(sig)
+
+    def __call__(self, gi: int, kept: int) -> float:
+        v = self.lut.get(self.signature(gi), kept)
+        if v is None:  # re-time the width asked for just before (the greedy's "from") in the same batch
+            self.measure(gi, self._prefetch(gi, kept), anchor=self._last.get(gi))
+            v = self.lut.get(self.signature(gi), kept)
+        self._last[gi] = kept
+        return float(v)
+
+    def _prefetch(self, gi: int, kept: int, ahead: int = 6) -> list[int]:
+        """The asked width plus the next multiples of the group's cluster size: the greedy will ask for them."""
+        if gi not in self.grid:
+            return [kept]
+        c, floor = self.grid[gi]
+        top = kept if kept % c == 0 else (kept // c + 1) * c
+        widths = [kept] + [w for w in range(top - c, max(floor, kept - ahead * c) - 1, -c) if w >= max(floor, 1)]
+        return widths
+
+    def staircase(self, gi: int, floor: int, window: int = 48, step: int = 2) -> ClusterFit:
+        """Measure widths ``size, size-step, ...`` down to ``size-window`` (not below ``floor``) and
+        derive the cluster size from their steps; cached in the table."""
+        sig = self.signature(gi)
+        known = self.lut.cluster(sig)
+        if known is not None:
+            return ClusterFit(known[0], known[1], float("nan"))
+        size = self.groups[gi].size
+        low = max(floor, size - window, 1)
+        widths = list(range(size, low - 1, -step))
+        points = self.measure(gi, widths)
+        ks = [w for w in widths if w in points]
+        fit = derive_cluster(ks, [points[w] for w in ks], label=f"group {gi} ({self.label(gi)})")
+        self.lut.set_cluster(sig, fit.cluster, fit.source, self.label(gi))
+        return fit
+
+
+def _tensors(obj: Any) -> list[Tensor]:
+    from detprune.deploy._inputs import flatten_tensors
+
+    return flatten_tensors(obj)

@@ -1,0 +1,95 @@
+"""Side-by-side timing of several variants of a model on one runtime.
+
+Pruning decisions compare latencies of variants (a layer at 96 vs 80 channels, the model before
+vs after a step), and the machines this runs on are shared: a single sequential measurement per
+variant confounds the difference with whatever else ran at that moment. Variants are therefore
+prepared first (exported, compiled), then timed in interleaved rounds, and each keeps the
+*minimum* over its calls: background load only ever adds time, so the minimum is the most
+repeatable estimate of a variant's own cost.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from detprune.deploy._inputs import ExampleInputs, call_model
+
+RUNTIMES = ("torch", "onnxruntime", "openvino")
+Runner = Callable[[], Any]
+
+
+def make_runner(module: nn.Module, inputs: ExampleInputs, runtime: str, threads: int,
+                workdir: str | Path | None = None) -> Runner:
+    """A zero-argument callable running one eval-mode forward of ``module`` on ``runtime``."""
+    if runtime not in RUNTIMES:
+        raise ValueError(f"runtime must be one of {RUNTIMES}, got {runtime!r}")
+    module.eval()
+    if runtime == "torch":
+        def run() -> Any:
+            with torch.inference_mode():
+                return call_model(module, inputs)
+
+        return run
+    from detprune.deploy.export import export_onnx, onnx_feeds
+
+    with tempfile.TemporaryDirectory(prefix="detprune-runner-", dir=workdir) as tmp:
+        path = Path(tmp) / "m.onnx"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # exporter chatter (constant folding notes) on every variant
+            export_onnx(module, inputs, path)
+        if runtime == "onnxruntime":
+            import onnxruntime as ort
+
+            opts = ort.SessionOptions()
+            opts.intra_op_num_threads = threads
+            opts.inter_op_num_threads = 1
+            opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+            sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+            feeds = onnx_feeds([i.name for i in sess.get_inputs()], inputs, path)
+            return lambda: sess.run(None, feeds)
+        import openvino as ov
+
+        config = {"INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32"}
+        compiled = ov.Core().compile_model(str(path), "CPU", config)
+        feeds = onnx_feeds([p.any_name for p in compiled.inputs], inputs, path)
+        request = compiled.create_infer_request()
+        return lambda: request.infer(feeds)
+
+
+def time_interleaved(runners: Sequence[Runner], rounds: int = 5, calls: int = 3, threads: int | None = None) -> np.ndarray:
+    """Minimum milliseconds per runner over ``rounds`` interleaved passes of ``calls`` timed calls each.
+
+    Each pass calls every runner once untimed first (warm caches after the other variants ran).
+    """
+    prev = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    best = np.full(len(runners), np.inf)
+    try:
+        for _ in range(max(1, rounds)):
+            for i, run in enumerate(runners):
+                run()
+                for _ in range(max(1, calls)):
+                    t0 = time.perf_counter_ns()
+                    run()
+                    best[i] = min(best[i], (time.perf_counter_ns() - t0) / 1e6)
+    finally:
+        torch.set_num_threads(prev)
+    return best
+
+
+def compare(modules: Sequence[nn.Module], inputs: ExampleInputs, runtime: str = "torch", threads: int | None = None,
+            rounds: int = 5, calls: int = 3) -> np.ndarray:
+    """Side-by-side latency (ms, minimum) of several models on the same input."""
+    threads = torch.get_num_threads() if threads is None else threads
+    runners = [make_runner(m, inputs, runtime, threads) for m in modules]
+    return time_interleaved(runners, rounds, calls, threads)

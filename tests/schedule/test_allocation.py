@@ -1,0 +1,148 @@
+"""Global ranking, per-layer ratios, round_to and protected layers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import detprune
+from detprune.criteria import get_criterion
+from detprune.schedule import (
+    dump_ratios,
+    global_ranking,
+    global_removal,
+    group_key,
+    local_removal,
+    removal_order,
+    resolve_ratios,
+    select_lowest,
+)
+
+
+def _scores(found, seed=0):
+    rng = np.random.default_rng(seed)
+    return {g.index: rng.random(g.size) + 0.01 for g in found}
+
+
+def test_removal_order_prefixes_match_select_lowest(tiny) -> None:
+    model, x = tiny
+    found = detprune.groups(model, x)
+    scores = _scores(found)
+    for g in found:
+        order = removal_order(g, scores[g.index])
+        assert len(order) <= g.prunable
+        assert np.all(np.diff(scores[g.index][order]) >= 0)  # least important first
+        for n in (0, 1, len(order) // 2, len(order)):
+            assert np.array_equal(np.sort(order[:n]), select_lowest(g, scores[g.index], n))
+
+
+def test_global_is_invariant_to_per_group_scale(tiny) -> None:
+    model, x = tiny
+    found = detprune.groups(model, x)
+    scores = _scores(found)
+    scaled = {k: v * (1000.0 if k % 2 else 0.001) for k, v in scores.items()}
+    a = global_removal(found, scores, 0.4)
+    b = global_removal(found, scaled, 0.4)
+    assert all(np.array_equal(a[k], b[k]) for k in a)
+    # without normalisation the large-scale groups would be spared entirely
+    c = global_ranking(found, scaled, normalize="none").removal(int(0.4 * sum(g.prunable for g in found)))
+    assert any(not np.array_equal(a[k], c[k]) for k in a)
+
+
+def test_global_caps_and_min_channels(tiny) -> None:
+    model, x = tiny
+    found = detprune.groups(model, x)
+    scores = _scores(found)
+    first = found[0]
+    scores[first.index] = scores[first.index] * 1e-6  # globally the least important by far... before normalising
+    ranking = global_ranking(found, scores, max_ratio=0.5, min_channels=20, normalize="none")
+    removal = ranking.removal(ranking.total)
+    for g in found:
+        n = len(removal[g.index])
+        assert n <= int(0.5 * g.prunable)
+        assert g.size - n >= min(20, g.size)
+    # a global ratio removes about that fraction of all prunable classes
+    total = sum(g.prunable for g in found)
+    rem = global_removal(found, scores, 0.3, max_ratio=1.0)
+    assert sum(len(v) for v in rem.values()) == int(0.3 * total)
+    # prefix property: more k never un-removes a class
+    small, big = ranking.removal(10), ranking.removal(30)
+    assert all(set(small[k]) <= set(big[k]) for k in small)
+
+
+@pytest.mark.parametrize("schedule", ["local", "global"])
+def test_round_to_keeps_multiples(tiny, schedule) -> None:
+    model, x = tiny
+    report = detprune.prune(model, x, "l1", ratio=0.45, schedule=schedule, round_to=8)
+    for change in report.groups:
+        if change.after != change.before:
+            assert change.after % 8 == 0
+
+
+def test_ignore_protects_layers_in_every_schedule(tiny) -> None:
+    model, x = tiny
+    before = model.stem[0].out_channels
+    detprune.prune(model, x, "l1", ratio=0.6, schedule="global", ignore=["stem"])
+    assert model.stem[0].out_channels == before
+    assert model.a[0].out_channels < 64
+
+
+def test_layerwise_resolution(tiny, tmp_path) -> None:
+    model, x = tiny
+    found = detprune.groups(model, x)
+    by_key = {group_key(g): g for g in found if g.prunable}
+    stem = by_key["stem.0"]
+    ratios = resolve_ratios(found, {"stem": 0.5, "c": 0.25, "default": 0.1})
+    assert ratios[stem.index] == 0.5
+    assert ratios[by_key["c.0"].index] == 0.25
+    # the residual group is produced by a.0 and b1.0; a consumer (c.0 reads it) must not capture it
+    res = next(g for g in found if "a.0" in [m.slot.module_path for m in g.members if m.slot.role == "out"])
+    assert ratios[res.index] == 0.1
+    # integer keys beat paths, the longest path wins
+    r2 = resolve_ratios(found, {stem.index: 0.75, "stem": 0.5, "stem.0": 0.3})
+    assert r2[stem.index] == 0.75
+    r3 = resolve_ratios(found, {"stem": 0.5, "stem.0": 0.3})
+    assert r3[stem.index] == 0.3
+    with pytest.raises(ValueError, match="match no coupling group"):
+        resolve_ratios(found, {"stemm": 0.5})
+    with pytest.raises(ValueError, match="ratio"):
+        resolve_ratios(found, {"stem": 1.5})
+    # YAML round trip
+    path = dump_ratios(found, ratios, tmp_path / "r.yaml")
+    back = resolve_ratios(found, path)
+    assert {g.index: back[g.index] for g in found if g.prunable} == {g.index: ratios[g.index] for g in found if g.prunable}
+
+
+def test_layerwise_prune_from_yaml(tiny, tmp_path) -> None:
+    model, x = tiny
+    path = tmp_path / "ratios.yaml"
+    path.write_text("default: 0.0\nratios:\n  a: 0.5\n")
+    report = detprune.prune(model, x, "l1", schedule="layerwise", ratios=str(path))
+    changed = {c.index for c in report.groups if c.after != c.before}
+    assert len(changed) == 1
+    assert model.a[0].out_channels == 32 and model.stem[0].out_channels == 32
+
+
+def test_local_default_unchanged(tiny) -> None:
+    model, x = tiny
+    found = detprune.groups(model, x)
+    crit = get_criterion("l1")
+    scores = {g.index: crit.group_scores(g) for g in found}
+    expected = local_removal(found, scores, 0.5)
+    report = detprune.prune(model, x, "l1", ratio=0.5)
+    assert report.schedule == "local" and report.target is None
+    assert [c.before - c.after for c in report.groups] == [len(expected[g.index]) for g in found if g.prunable]
+
+
+def test_bad_arguments(tiny) -> None:
+    model, x = tiny
+    with pytest.raises(ValueError, match="schedule"):
+        detprune.prune(model, x, schedule="cluster-ish")
+    with pytest.raises(ValueError, match="ratios="):
+        detprune.prune(model, x, schedule="layerwise")
+    with pytest.raises(ValueError, match="max_ratio"):
+        detprune.prune(model, x, schedule="global", max_ratio=0)
+    with pytest.raises(ValueError, match="target"):
+        detprune.prune(model, x, target="flops=0.5")
+    assert torch.is_tensor(x)

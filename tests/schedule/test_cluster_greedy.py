@@ -1,0 +1,136 @@
+"""Cluster pruning's greedy loop and staircase detection on synthetic latency (no timing involved)."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+
+from detprune.schedule.cluster import ClusterState, greedy_clusters
+from detprune.schedule.staircase import StaircaseWarning, default_cluster, derive_cluster
+
+
+def staircase(step: int, height: float, slope: float = 0.0):
+    return lambda k: height * math.ceil(k / step) + slope * k
+
+
+def _state(index: int, size: int, cluster: int, scale: float = 1.0, floor: int = 0) -> ClusterState:
+    imp = np.linspace(0.1, 2.0, size) * scale
+    order = np.argsort(imp)[: size - floor]
+    return ClusterState(index, size, order, imp, cluster)
+
+
+def _goal(ms: float):
+    return lambda removal, est: (est <= ms, est)
+
+
+def test_removes_whole_clusters_down_to_multiples() -> None:
+    lat = {0: staircase(16, 1.0), 1: staircase(8, 0.5)}
+    states = [_state(0, 100, 16), _state(1, 61, 8)]
+    start = lat[0](100) + lat[1](61)
+    res = greedy_clusters(states, lambda g, k: lat[g](k), start, _goal(start * 0.6))
+    assert res.reached and res.steps
+    for s in res.steps:
+        c = 16 if s.group == 0 else 8
+        assert s.kept_after % c == 0 and s.kept_before - s.kept_after <= c
+    # the first cut of a misaligned group only trims to the multiple below (100 -> 96, 61 -> 56)
+    firsts = {s.group: s for s in reversed(res.steps)}
+    assert (firsts[0].kept_before, firsts[0].kept_after) == (100, 96)
+    assert (firsts[1].kept_before, firsts[1].kept_after) == (61, 56)
+    assert sorted(len(v) for v in res.removal.values()) == sorted(st.removed for st in states)
+    # removal is a prefix of each group's importance order: the least important go first
+    for st in states:
+        assert set(res.removal[st.index]) == set(st.order[: st.removed])
+
+
+def test_prefers_latency_per_importance() -> None:
+    # group 0 saves time at every step; group 1 is flat (a runtime that ignores its width)
+    lat = {0: staircase(8, 1.0), 1: lambda k: 10.0}
+    states = [_state(0, 64, 8), _state(1, 64, 8, scale=0.01)]  # group 1 is far less important
+    start = lat[0](64) + 10.0
+    res = greedy_clusters(states, lambda g, k: lat[g](k), start, _goal(start - 3.0))
+    assert res.reached
+    assert len(res.removal[1]) == 0 and len(res.removal[0]) == 24
+    # equal latency profiles: the less important group is cut
+    lat2 = {0: staircase(8, 1.0), 1: staircase(8, 1.0)}
+    states2 = [_state(0, 64, 8, scale=5.0), _state(1, 64, 8, scale=1.0)]
+    res2 = greedy_clusters(states2, lambda g, k: lat2[g](k), 16.0, _goal(14.0))
+    assert len(res2.removal[1]) == 16 and len(res2.removal[0]) == 0
+
+
+def test_stops_at_the_goal_not_later() -> None:
+    lat = staircase(16, 2.0)
+    states = [_state(0, 128, 16)]
+    res = greedy_clusters(states, lambda g, k: lat(k), lat(128), _goal(lat(128) - 5.0))
+    assert res.reached
+    estimates = [lat(128)] + [s.estimate_ms for s in res.steps]
+    assert estimates[-1] <= lat(128) - 5.0 < estimates[-2]
+    assert states[0].kept == 128 - 3 * 16
+
+
+def test_floor_and_unreachable_goal() -> None:
+    lat = staircase(8, 1.0)
+    states = [_state(0, 64, 8, floor=40)]
+    res = greedy_clusters(states, lambda g, k: lat(k), lat(64), _goal(0.0))
+    assert not res.reached
+    assert states[0].kept == 40 and len(res.removal[0]) == 24
+
+
+def test_goal_correction_continues_the_loop() -> None:
+    """A verify step reporting a slower real model than estimated makes the loop go on."""
+    lat = staircase(8, 1.0)
+    states = [_state(0, 64, 8)]
+    calls = []
+
+    def goal(removal, est):
+        if est > 5.0:
+            return False, est
+        calls.append(est)
+        real = est + 1.5 if len(calls) == 1 else est
+        return real <= 5.0, real
+
+    res = greedy_clusters(states, lambda g, k: lat(k), 8.0, goal)
+    assert res.reached and len(calls) == 2 and states[0].kept < 40
+
+
+def test_non_saving_candidates_only_when_nothing_saves() -> None:
+    lat = {0: lambda k: 5.0, 1: staircase(8, 1.0)}
+    states = [_state(0, 32, 8, scale=0.001), _state(1, 32, 8)]
+    res = greedy_clusters(states, lambda g, k: lat[g](k), 9.0, _goal(7.0))
+    assert res.reached and len(res.removal[0]) == 0
+    # a MACs-style goal on a flat runtime still makes progress, least important first
+    flat = [_state(0, 32, 8, scale=0.001), _state(1, 32, 8)]
+    n = {"steps": 0}
+
+    def macs_goal(removal, est):
+        n["steps"] += 1
+        return sum(len(v) for v in removal.values()) >= 16, est
+
+    res = greedy_clusters(flat, lambda g, k: 1.0, 2.0, macs_goal)
+    assert res.reached and len(res.removal[0]) == 16
+
+
+@pytest.mark.parametrize("step", [8, 16, 32])
+def test_staircase_width_is_found(step: int) -> None:
+    rng = np.random.default_rng(step)
+    k = np.arange(160, 63, -2)
+    y = np.array([0.3 * math.ceil(v / step) + 0.002 * v for v in k]) + rng.normal(0, 0.01, len(k))
+    y[5] += 3.0  # a timing hit by background load
+    fit = derive_cluster(k, y)
+    assert fit.cluster == step and fit.source == "staircase"
+
+
+@pytest.mark.parametrize("kind", ["flat", "linear"])
+def test_no_staircase_falls_back_with_warning(kind: str) -> None:
+    rng = np.random.default_rng(0)
+    k = np.arange(128, 63, -1)
+    y = (1.0 if kind == "flat" else 0.02 * k) + rng.normal(0, 0.02, len(k))
+    with pytest.warns(StaircaseWarning, match="no clear latency staircase"):
+        fit = derive_cluster(k, y, fallback=8)
+    assert fit.cluster == 8 and fit.source == "fallback"
+    assert default_cluster() in (8, 16)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert derive_cluster(k, y, warn=False).source == "fallback"

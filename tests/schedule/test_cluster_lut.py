@@ -1,0 +1,110 @@
+"""Latency tables: round trip, machine fingerprints, and cluster pruning end to end on a tiny model."""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import pytest
+
+from detprune.deploy import count_macs
+from detprune.schedule.cluster_prune import cluster_prune
+from detprune.schedule.lut import LatencyLUT, LatencyLUTWarning, fingerprint
+
+
+def test_lut_round_trip(tmp_path) -> None:
+    lut = LatencyLUT("torch", threads=1)
+    lut.put("sig", 64, 1.5, label="conv")
+    lut.put("sig", 64, 1.2)  # the minimum is kept
+    lut.put("sig", 56, 1.0)
+    lut.set_cluster("sig", 8, "staircase")
+    path = lut.save(tmp_path / "t.json")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # same machine: no warning
+        back = LatencyLUT.load(path, "torch", threads=1)
+    assert back.points("sig") == {64: 1.2, 56: 1.0}
+    assert back.cluster("sig") == (8, "staircase")
+    assert back.fingerprint == fingerprint("torch", 1)
+    assert back.get("sig", 48) is None and back.get("other", 64) is None
+
+
+def test_lut_from_another_device_warns(tmp_path) -> None:
+    lut = LatencyLUT("onnxruntime", threads=4)
+    lut.put("sig", 32, 0.5)
+    path = lut.save(tmp_path / "device.json")
+    data = json.loads(path.read_text())
+    data["fingerprint"]["cpu"] = "ARM Cortex-A72"
+    data["fingerprint"]["runtime_version"] = "0.0.1"
+    path.write_text(json.dumps(data))
+    with pytest.warns(LatencyLUTWarning, match="cpu.*Cortex-A72"):
+        back = LatencyLUT.load(path)
+    assert back.get("sig", 32) == 0.5 and back.runtime == "onnxruntime"  # still used: it describes the device
+    with pytest.raises(ValueError, match="runtime"):
+        LatencyLUT.load(path, runtime="openvino")
+    path.write_text(json.dumps({"format": "other"}))
+    with pytest.raises(ValueError, match="not a detprune latency table"):
+        LatencyLUT.load(path)
+
+
+def test_cached_table_lives_in_cache_dir(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("DETPRUNE_CACHE_DIR", str(tmp_path))
+    lut = LatencyLUT.cached("torch", 1)
+    lut.put("s", 8, 0.1)
+    saved = lut.save()
+    assert saved.parent == tmp_path / "latency" and saved.name.startswith("torch-t1-")
+    assert LatencyLUT.cached("torch", 1).get("s", 8) == 0.1
+    assert LatencyLUT.cached("torch", 2).get("s", 8) is None  # other thread count, other table
+
+
+FAST = dict(threads=1, rounds=1, calls=1, window=16, probe_step=4)
+
+
+def test_cluster_prune_end_to_end_and_cache(tiny, tmp_path) -> None:
+    model, x = tiny
+    macs0 = count_macs(model, x)
+    lut_path = tmp_path / "lut.json"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # noisy tiny staircases fall back with a warning
+        report = cluster_prune(model, x, "macs=0.7", criterion="l1", lut=lut_path, **FAST)
+    assert report.target.met and report.macs_after == count_macs(model, x) <= 0.7 * macs0
+    assert report.steps and report.measurements > 0
+    assert lut_path.is_file() and report.lut_path == lut_path
+    for label, (before, after) in report.widths.items():
+        c = report.clusters[label][0]
+        assert after == before or after % c == 0, (label, before, after, c)
+    out = model(x)  # the pruned model still runs
+    assert out[0].shape[1] == 6
+
+    # same model, same table: nothing is measured again and the same plan comes out
+    import torch
+
+    from conftest import TinyNet
+
+    torch.manual_seed(0)
+    again = TinyNet().eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        second = cluster_prune(again, x, "macs=0.7", criterion="l1", lut=lut_path, **FAST)
+    assert second.measurements == 0
+    assert second.widths == report.widths
+
+
+def test_cluster_prune_latency_target_and_model_mode(tiny, tmp_path) -> None:
+    """Structure only: a latency goal measured for real (never asserted as a timing)."""
+    model, x = tiny
+    report = cluster_prune(model, x, "latency=0.8", criterion="l1", mode="model", cluster=8,
+                           lut=tmp_path / "m.json", max_verify=1, **FAST)
+    assert report.mode == "model" and report.target.target.metric == "latency"
+    assert report.latency_before_ms > 0 and report.latency_after_ms > 0
+    assert all(src == "given" for _, src in report.clusters.values())
+    for label, (before, after) in report.widths.items():
+        assert after == before or after % 8 == 0
+    assert "cluster pruning" in report.summary()
+
+
+def test_finetune_callback_every_k_steps(tiny, tmp_path) -> None:
+    model, x = tiny
+    seen = []
+    report = cluster_prune(model, x, "macs=0.5", cluster=8, lut=tmp_path / "f.json",
+                           finetune=lambda m, r: seen.append(r), finetune_every=2, **FAST)
+    assert report.target.met and report.rounds == len(seen) + 1 and len(seen) >= 1
