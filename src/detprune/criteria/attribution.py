@@ -1,0 +1,111 @@
+"""Attribution pruning: channels ranked by their contribution to the detector's class scores.
+
+Shi, Li, Yamaguchi, "An attribution-based pruning method for real-time mango detection with YOLO
+network", Computers and Electronics in Agriculture, 2020. Per calibration image a target
+
+    T = sum over levels, anchors, classes c, positions (h, w) of  S[c, h, w] * Mc[c] * Ms[c, h, w]
+
+is built from the raw class outputs ``S`` (see :mod:`detprune.criteria.score_maps`), a channel
+mask ``Mc`` (target classes ``classes``; all if None) and a spatial mask ``Ms``: elements whose
+class probability is >= ``tau`` (default 0.02), or, with ``use_labels=True``, the cells whose
+centre lies inside a ground-truth box of that class (plus the cell holding each box centre).
+For every producer output A (gradient x activation attribution):
+
+    score_k = sum over images of  max over (h, w) of (A * dT/dA)[k]      (reduction="max", paper)
+    score_k = sum over images of  mean over (h, w) of |A * dT/dA|[k]     (reduction="mean_abs")
+
+The model runs in eval mode (BN running statistics) with grad enabled so the raw head outputs
+carry gradients. ``space``: "logit" when scores_fn returns logits (the defaults; thresholded
+through a sigmoid and T sums logits) or "prob" when it returns probabilities.
+Channels feeding only non-target classes receive dT/dA = 0, hence score 0.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import torch
+from torch import Tensor, nn
+
+from detprune.criteria.activation import ActivationCriterion
+from detprune.criteria.base import register_criterion
+from detprune.criteria.collect import LossFn, split_batch
+from detprune.criteria.score_maps import ScoresFn, default_scores_fn
+
+
+def box_mask(level: Tensor, targets: Sequence[dict], input_hw: tuple[int, int], classes: Tensor) -> Tensor:
+    """[B, A, nc, H, W] bool: cells (any anchor) inside a ground-truth box of a target class, per class."""
+    B, A, nc, H, W = level.shape
+    sy, sx = input_hw[0] / H, input_hw[1] / W
+    cy = (torch.arange(H, device=level.device) + 0.5) * sy
+    cx = (torch.arange(W, device=level.device) + 0.5) * sx
+    mask = torch.zeros(B, nc, H, W, dtype=torch.bool, device=level.device)
+    for b, t in enumerate(targets):
+        for box, label in zip(t["boxes"].tolist(), t["labels"].tolist()):
+            if not classes[label]:
+                continue
+            x1, y1, x2, y2 = box
+            inside = ((cy >= y1) & (cy <= y2))[:, None] & ((cx >= x1) & (cx <= x2))[None, :]
+            inside[min(int((y1 + y2) / 2 / sy), H - 1), min(int((x1 + x2) / 2 / sx), W - 1)] = True
+            mask[b, label] |= inside
+    return mask.unsqueeze(1).expand(B, A, nc, H, W)
+
+
+@register_criterion("attribution")
+class Attribution(ActivationCriterion):
+    needs_grad = True
+
+    def __init__(self, classes: Sequence[int] | None = None, tau: float = 0.02, use_labels: bool = False,
+                 reduction: str = "max", scores_fn: ScoresFn | None = None, space: str = "logit", **kwargs) -> None:
+        super().__init__(**kwargs)
+        if reduction not in ("max", "mean_abs"):
+            raise ValueError(f"reduction must be 'max' or 'mean_abs', got {reduction!r}")
+        if space not in ("logit", "prob"):
+            raise ValueError(f"space must be 'logit' or 'prob', got {space!r}")
+        self.classes, self.tau, self.use_labels = classes, tau, use_labels
+        self.reduction, self.scores_fn, self.space = reduction, scores_fn, space
+
+    def statistic(self, maps: Tensor, grads: Tensor | None) -> Tensor:
+        prod = (maps * grads).flatten(2)
+        per_image = prod.amax(-1) if self.reduction == "max" else prod.abs().mean(-1)
+        return per_image.sum(0)
+
+    def target(self, raw: Any, scores_fn: ScoresFn, targets: Any, input_hw: tuple[int, int]) -> Tensor:
+        """T for a batch: the masked sum of class scores over every level."""
+        total = None
+        for level in scores_fn(raw):
+            nc = level.shape[2]
+            keep = torch.ones(nc, dtype=torch.bool, device=level.device)
+            if self.classes is not None:
+                keep = torch.zeros_like(keep)
+                keep[list(self.classes)] = True
+            if self.use_labels:
+                if targets is None:
+                    raise ValueError("use_labels=True needs (images, targets) batches")
+                mask = box_mask(level, targets, input_hw, keep)
+            else:
+                prob = level.detach().sigmoid() if self.space == "logit" else level.detach()
+                mask = (prob >= self.tau) & keep.view(1, 1, nc, 1, 1)
+            t = (level * mask).sum()
+            total = t if total is None else total + t
+        if total is None:
+            raise ValueError("scores_fn returned no levels")
+        return total
+
+    def resolve(self, model: nn.Module, **overrides: Any) -> dict[str, Any]:
+        adapter = overrides.get("adapter") or self.options["adapter"]
+        forward_fn = overrides.get("forward_fn") or self.options["forward_fn"]
+        scores_fn = overrides.get("scores_fn") or self.scores_fn or default_scores_fn(model, adapter)
+        opts = super().resolve(model, **{**overrides, "loss_fn": None})
+        opts["loss_fn"] = self._loss(adapter, forward_fn, scores_fn)
+        return opts
+
+    def _loss(self, adapter: Any, forward_fn: Any, scores_fn: ScoresFn) -> LossFn:
+        def loss(model: nn.Module, batch: Any) -> Tensor:
+            images, targets = split_batch(batch)
+            x = adapter.example_inputs(images) if adapter is not None else images
+            raw = forward_fn(model, batch) if forward_fn is not None else model(x)
+            ref = x if isinstance(x, Tensor) else images
+            return self.target(raw, scores_fn, targets, tuple(ref.shape[-2:]))
+
+        return loss

@@ -1,0 +1,69 @@
+"""Where a detector's class scores live in its raw outputs (the score-location interface).
+
+Attribution pruning needs differentiable class scores per level and position. A *scores_fn*
+maps the raw output of ``model(inputs)`` (with grad) to one tensor per output level:
+
+    scores_fn(raw) -> list[Tensor]     each [B, A, nc, H, W]   (A = anchors per position)
+
+By convention the defaults below return **logits** (pre-sigmoid class outputs); a scores_fn in
+probability space is used with ``space="prob"`` in the attribution criterion. Defaults:
+
+* built-in YOLOs (``detprune.detection.models``): the model's/adapter's ``class_logits``
+  accessor (YOLOv3-tiny: A = 3, logits after the 5 box/objectness entries of each anchor;
+  YOLOv8: A = 1, the last nc channels of each level's cat(box, cls) map);
+* Ultralytics ``DetectionModel`` (:func:`ultralytics_scores`): train-mode output is a dict
+  ``{"boxes", "scores": [B, nc, sum HW], "feats"}`` (8.4+; end-to-end heads nest it under
+  ``"one2many"``/``"one2one"``) and eval-mode output is ``(decoded, that dict)``; older versions give
+  per-level ``cat(box, cls)`` maps ``[B, 4 * reg_max + nc, H, W]`` whose last nc channels are the
+  class logits. The one-to-many branch is used (it is the one trained through the backbone).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from torch import Tensor, nn
+
+ScoresFn = Callable[[Any], list[Tensor]]
+
+
+def _ultralytics_dict(raw: dict) -> list[Tensor]:
+    d = raw if "scores" in raw else (raw.get("one2many") or raw.get("one2one"))  # {} when fused away
+    scores, feats = d["scores"], d["feats"]
+    out, start = [], 0
+    for f in feats:
+        h, w = f.shape[-2:]
+        out.append(scores[..., start:start + h * w].unflatten(-1, (h, w)).unsqueeze(1))
+        start += h * w
+    return out
+
+
+def ultralytics_scores(raw: Any, nc: int) -> list[Tensor]:
+    """Class logits per level [B, 1, nc, H, W] from an Ultralytics Detect head's raw output."""
+    if isinstance(raw, tuple) and len(raw) == 2 and isinstance(raw[1], (dict, list, tuple)):
+        raw = raw[1]  # eval mode: (decoded predictions, raw)
+    if isinstance(raw, dict):
+        return _ultralytics_dict(raw)
+    if isinstance(raw, (list, tuple)) and all(isinstance(r, Tensor) and r.dim() == 4 for r in raw):
+        return [r[:, -nc:].unsqueeze(1) for r in raw]
+    raise TypeError(f"unrecognised Ultralytics head output {type(raw).__name__}; pass scores_fn=")
+
+
+def _ultralytics_head(model: nn.Module) -> nn.Module | None:
+    for m in model.modules():
+        if all(hasattr(m, a) for a in ("nc", "reg_max", "no", "stride")) and hasattr(m, "cv3"):
+            return m
+    return None
+
+
+def default_scores_fn(model: nn.Module, adapter: Any = None) -> ScoresFn:
+    """The class-logit accessor for ``model``: adapter/model ``class_logits`` or Ultralytics' Detect."""
+    for owner in (adapter, model):
+        if owner is not None and callable(getattr(owner, "class_logits", None)):
+            return owner.class_logits
+    head = _ultralytics_head(model)
+    if head is not None:
+        nc = int(head.nc)
+        return lambda raw: ultralytics_scores(raw, nc)
+    raise ValueError(f"no known class-score layout for {type(model).__name__}: pass "
+                     "scores_fn=callable(raw_outputs) -> list of [B, A, nc, H, W] class logits")

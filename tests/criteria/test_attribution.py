@@ -1,0 +1,122 @@
+"""Attribution pruning on a toy 2-level detector whose class channels are known."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import detprune
+from detprune.criteria import get_criterion
+from detprune.criteria.score_maps import default_scores_fn, ultralytics_scores
+
+
+class ToyDetector(nn.Module):
+    """Two levels (stride 1 and 2); per level a 4-channel tower whose channels 0-1 feed only
+    class 0 and channels 2-3 only class 1 through a block-diagonal 1x1 prediction conv."""
+
+    num_classes = 2
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU())
+        self.down = nn.Sequential(nn.Conv2d(8, 8, 3, stride=2, padding=1), nn.ReLU())
+        self.towers = nn.ModuleList([nn.Conv2d(8, 4, 3, padding=1) for _ in range(2)])
+        self.preds = nn.ModuleList([nn.Conv2d(4, 2, 1) for _ in range(2)])
+        with torch.no_grad():
+            for p in self.preds:
+                p.weight.zero_()
+                p.weight[0, :2] = torch.tensor([1.0, -0.5]).view(2, 1, 1)
+                p.weight[1, 2:] = torch.tensor([0.8, 0.6]).view(2, 1, 1)
+                p.bias.zero_()  # probabilities around 0.5: every position passes tau
+
+    def forward(self, x):
+        f1 = self.stem(x)
+        feats = [f1, self.down(f1)]
+        return [p(torch.relu(t(f))) for f, t, p in zip(feats, self.towers, self.preds)]
+
+    def class_logits(self, raw):
+        return [r.unsqueeze(1) for r in raw]  # [B, A=1, nc, H, W]
+
+
+def _setup(seed: int = 0):
+    torch.manual_seed(seed)
+    model = ToyDetector().eval()
+    x = torch.rand(1, 3, 8, 8)
+    return model, x, detprune.groups(model, x), [torch.rand(2, 3, 8, 8) for _ in range(2)]
+
+
+def _tower_scores(crit, groups) -> list[np.ndarray]:
+    return [crit.member_scores(next(m for g in groups for m in g.members if m.label == f"towers.{i}.weight[0]"))
+            for i in range(2)]
+
+
+def test_non_target_channels_score_zero_and_masking_a_class_changes_scores() -> None:
+    model, _, groups, data = _setup()
+    per_class = {}
+    for cls in (0, 1):
+        crit = get_criterion("attribution", classes=[cls], progress=False)
+        crit.prepare(model, groups, data=data)
+        per_class[cls] = _tower_scores(crit, groups)
+    for level in range(2):
+        s0, s1 = per_class[0][level], per_class[1][level]
+        assert np.all(np.abs(s0[2:]) < 1e-12) and np.any(np.abs(s0[:2]) > 1e-6)  # class 1 channels: no attribution
+        assert np.all(np.abs(s1[:2]) < 1e-12) and np.any(np.abs(s1[2:]) > 1e-6)
+    both = get_criterion("attribution", progress=False)  # all classes
+    both.prepare(model, groups, data=data)
+    for level, s in enumerate(_tower_scores(both, groups)):
+        assert not np.allclose(s, per_class[0][level]) and not np.allclose(s, per_class[1][level])
+        assert s == pytest.approx(per_class[0][level] + per_class[1][level], rel=1e-6, abs=1e-9)  # max of disjoint supports
+
+
+def test_pruning_keeps_the_target_class_channels() -> None:
+    model, x, _, data = _setup()
+    detprune.prune(model, x, criterion="attribution", ratio=0.5, data=data, classes=[1], progress=False, measure=False)
+    for p in model.preds:
+        assert p.in_channels == 2
+        assert torch.all(p.weight[0] == 0) and torch.all(p.weight[1] != 0)  # only class-1 channels survive
+
+
+def test_tau_masks_positions() -> None:
+    model, _, groups, data = _setup()
+    crit = get_criterion("attribution", tau=0.999, progress=False)  # no position passes: T = 0
+    crit.prepare(model, groups, data=data)
+    assert all(np.all(s == 0) for s in _tower_scores(crit, groups))
+
+
+def test_ground_truth_boxes_as_spatial_mask() -> None:
+    model, _, groups, _ = _setup()
+    images = torch.rand(2, 3, 8, 8)
+    targets = [{"boxes": torch.tensor([[0.0, 0.0, 3.0, 3.0]]), "labels": torch.tensor([0]), "image_id": i}
+               for i in range(2)]
+    crit = get_criterion("attribution", use_labels=True, progress=False)
+    crit.prepare(model, groups, data=[(images, targets)])
+    s = _tower_scores(crit, groups)
+    assert all(np.all(v[2:] == 0) for v in s)  # only class 0 is labelled
+    mean_abs = get_criterion("attribution", use_labels=True, reduction="mean_abs", progress=False)
+    mean_abs.prepare(model, groups, data=[(images, targets)])
+    assert all(np.all(v >= 0) and np.any(v > 0) for v in _tower_scores(mean_abs, groups))
+    with pytest.raises(ValueError, match="targets"):
+        crit.prepare(model, groups, data=[images])
+
+
+def test_default_scores_fn_and_errors() -> None:
+    model = ToyDetector()
+    assert default_scores_fn(model) == model.class_logits
+    with pytest.raises(ValueError, match="scores_fn"):
+        default_scores_fn(nn.Conv2d(1, 1, 1))
+    with pytest.raises(ValueError):
+        get_criterion("attribution", reduction="median")
+
+
+def test_ultralytics_score_layouts() -> None:
+    feats = [torch.rand(2, 8, 4, 4), torch.rand(2, 8, 2, 2)]
+    scores = torch.arange(2 * 3 * 20, dtype=torch.float32).view(2, 3, 20)
+    out = ultralytics_scores({"boxes": torch.rand(2, 64, 20), "scores": scores, "feats": feats}, nc=3)
+    assert [o.shape for o in out] == [(2, 1, 3, 4, 4), (2, 1, 3, 2, 2)]
+    assert torch.equal(out[1][0, 0, 2].flatten(), scores[0, 2, 16:])
+    nested = ultralytics_scores((torch.rand(2, 7, 20), {"one2many": {"scores": scores, "feats": feats}, "one2one": {}}), 3)
+    assert all(torch.equal(a, b) for a, b in zip(nested, out))
+    legacy = [torch.rand(2, 64 + 3, 4, 4)]
+    assert torch.equal(ultralytics_scores(legacy, 3)[0][:, 0], legacy[0][:, 64:])
