@@ -122,6 +122,14 @@ def test_staircase_width_is_found(step: int) -> None:
     assert fit.cluster == step and fit.source == "staircase"
 
 
+def test_misalignment_sawtooth_is_found() -> None:
+    """ONNX Runtime's pattern: widths off a multiple of 4 cost extra (no monotone steps)."""
+    rng = np.random.default_rng(1)
+    k = np.arange(512, 463, -2)
+    y = 0.01 * k + 1.5 * (k % 4 != 0) + rng.normal(0, 0.1, len(k))
+    assert derive_cluster(k, y).cluster == 4
+
+
 @pytest.mark.parametrize("kind", ["flat", "linear"])
 def test_no_staircase_falls_back_with_warning(kind: str) -> None:
     rng = np.random.default_rng(0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import warnings
 
@@ -108,3 +109,17 @@ def test_finetune_callback_every_k_steps(tiny, tmp_path) -> None:
     report = cluster_prune(model, x, "macs=0.5", cluster=8, lut=tmp_path / "f.json",
                            finetune=lambda m, r: seen.append(r), finetune_every=2, **FAST)
     assert report.target.met and report.rounds == len(seen) + 1 and len(seen) >= 1
+
+
+def test_lut_built_on_the_device_makes_pruning_measurement_free(tiny, tmp_path) -> None:
+    from detprune.schedule.cluster_prune import build_lut
+
+    model, x = tiny
+    path = tmp_path / "device.json"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        table = build_lut(copy.deepcopy(model), x, "torch", path, threads=1, window=16, probe_step=4, rounds=1,
+                          calls=1)
+        assert path.is_file() and table.entries
+        report = cluster_prune(model, x, "macs=0.6", lut=path, **FAST)
+    assert report.measurements == 0 and report.target.met

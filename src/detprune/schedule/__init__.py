@@ -17,7 +17,7 @@ from detprune.schedule.select import removal_order, select_lowest
 from detprune.schedule.target import Target, TargetResult, bisect_knob
 
 _LAZY = {
-    "CostModel": "cost", "ClusterReport": "cluster_prune", "cluster_prune": "cluster_prune",
+    "CostModel": "cost", "ClusterReport": "cluster_prune", "cluster_prune": "cluster_prune", "build_lut": "cluster_prune",
     "ClusterState": "cluster", "greedy_clusters": "cluster", "GroupLatency": "layer_latency",
     "LatencyLUT": "lut", "LatencyLUTWarning": "lut", "derive_cluster": "staircase", "StaircaseWarning": "staircase",
     "iterative_prune": "iterative", "IterativeResult": "iterative", "step_ratios": "iterative",

@@ -178,6 +178,32 @@ def cluster_prune(model: nn.Module, example_inputs: Any, target: Target | str, c
         steps=steps, measurements=measured, rounds=rnd + 1, lut_path=path)
 
 
+def build_lut(model: nn.Module, example_inputs: Any, runtime: str, path: str | Path, threads: int = 1,
+              ignore: Iterable[Any] = (), mode: str = "layers", window: int = 48, probe_step: int = 2,
+              max_ratio: float = 0.9, rounds: int = 5, calls: int = 3) -> LatencyLUT:
+    """Measure a complete table on *this* machine (run it on the deployment device): every group's
+    staircase and every multiple of its cluster size down to ``1 - max_ratio`` of its width.
+
+    ``cluster_prune(..., lut=path)`` on another machine then needs no measurements for this model
+    (it warns that the table describes another device, which is the point).
+    """
+    from detprune.api import groups as find_groups
+
+    table = _open_lut(path, runtime, threads)
+    model.eval()
+    found = find_groups(model, example_inputs, ignore)
+    gl = GroupLatency(model, example_inputs, found, runtime, mode, table, threads, rounds, calls)
+    for g in found:
+        if not g.prunable or not gl.measurable(g.index):
+            continue
+        floor = max(1, g.size - int(math.floor(max_ratio * g.prunable)))
+        c = gl.staircase(g.index, floor, window, probe_step).cluster
+        top = (g.size // c) * c
+        gl.measure(g.index, [g.size] + list(range(top, floor - 1, -c)))
+    table.save(path)
+    return table
+
+
 def _open_lut(lut: LatencyLUT | str | Path | None, runtime: str, threads: int) -> LatencyLUT:
     if isinstance(lut, LatencyLUT):
         return lut

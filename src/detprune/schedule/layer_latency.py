@@ -196,15 +196,16 @@ class GroupLatency:
 
     def staircase(self, gi: int, floor: int, window: int = 48, step: int = 2) -> ClusterFit:
         """Measure widths ``size, size-step, ...`` down to ``size-window`` (not below ``floor``) and
-        derive the cluster size from their steps; cached in the table."""
+        derive the cluster size from their steps. Points come from the table when present, and the
+        size is re-derived from them (so a better derivation applies to old tables)."""
         sig = self.signature(gi)
-        known = self.lut.cluster(sig)
-        if known is not None:
-            return ClusterFit(known[0], known[1], float("nan"))
         size = self.groups[gi].size
         low = max(floor, size - window, 1)
         widths = list(range(size, low - 1, -step))
-        points = self.measure(gi, widths)
+        known = self.lut.cluster(sig)
+        if known is not None and not set(widths) <= set(self.lut.points(sig)):
+            return ClusterFit(known[0], known[1], float("nan"))  # a table that kept only the decision
+        points = self.measure(gi, widths)  # measures only widths the table lacks
         ks = [w for w in widths if w in points]
         fit = derive_cluster(ks, [points[w] for w in ks], label=f"group {gi} ({self.label(gi)})")
         self.lut.set_cluster(sig, fit.cluster, fit.source, self.label(gi))

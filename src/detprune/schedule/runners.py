@@ -6,6 +6,11 @@ variant confounds the difference with whatever else ran at that moment. Variants
 prepared first (exported, compiled), then timed in interleaved rounds, and each keeps the
 *minimum* over its calls: background load only ever adds time, so the minimum is the most
 repeatable estimate of a variant's own cost.
+
+Clock: with one thread (``clock="auto"``), the process CPU time of a call is its latency minus
+the time the scheduler gave to other processes, which removes the largest source of noise on a
+busy machine (all three runtimes compute in the calling process; their idle pool threads add
+nothing). With several threads CPU time sums over threads, so wall time is used.
 """
 
 from __future__ import annotations
@@ -65,11 +70,23 @@ def make_runner(module: nn.Module, inputs: ExampleInputs, runtime: str, threads:
         return lambda: request.infer(feeds)
 
 
-def time_interleaved(runners: Sequence[Runner], rounds: int = 5, calls: int = 3, threads: int | None = None) -> np.ndarray:
+CLOCKS = ("auto", "wall", "cpu")
+
+
+def clock_for(clock: str, threads: int | None) -> Callable[[], int]:
+    if clock not in CLOCKS:
+        raise ValueError(f"clock must be one of {CLOCKS}, got {clock!r}")
+    cpu = clock == "cpu" or (clock == "auto" and threads == 1)
+    return time.process_time_ns if cpu else time.perf_counter_ns
+
+
+def time_interleaved(runners: Sequence[Runner], rounds: int = 5, calls: int = 3, threads: int | None = None,
+                     clock: str = "auto") -> np.ndarray:
     """Minimum milliseconds per runner over ``rounds`` interleaved passes of ``calls`` timed calls each.
 
     Each pass calls every runner once untimed first (warm caches after the other variants ran).
     """
+    now = clock_for(clock, threads)
     prev = torch.get_num_threads()
     if threads is not None:
         torch.set_num_threads(threads)
@@ -79,17 +96,17 @@ def time_interleaved(runners: Sequence[Runner], rounds: int = 5, calls: int = 3,
             for i, run in enumerate(runners):
                 run()
                 for _ in range(max(1, calls)):
-                    t0 = time.perf_counter_ns()
+                    t0 = now()
                     run()
-                    best[i] = min(best[i], (time.perf_counter_ns() - t0) / 1e6)
+                    best[i] = min(best[i], (now() - t0) / 1e6)
     finally:
         torch.set_num_threads(prev)
     return best
 
 
 def compare(modules: Sequence[nn.Module], inputs: ExampleInputs, runtime: str = "torch", threads: int | None = None,
-            rounds: int = 5, calls: int = 3) -> np.ndarray:
+            rounds: int = 5, calls: int = 3, clock: str = "auto") -> np.ndarray:
     """Side-by-side latency (ms, minimum) of several models on the same input."""
     threads = torch.get_num_threads() if threads is None else threads
     runners = [make_runner(m, inputs, runtime, threads) for m in modules]
-    return time_interleaved(runners, rounds, calls, threads)
+    return time_interleaved(runners, rounds, calls, threads, clock)

@@ -6,10 +6,12 @@ flat inside a block, a jump when one more channel needs another block. Pruning i
 saves MACs but no time; pruning down to the next multiple of the step width is what pays
 (Gamanayake et al. 2020, "Cluster Pruning").
 
-Given latencies at several widths, each candidate width ``w`` is scored as a model "level per
-block ceil(k / w) plus a common slope" and compared, by BIC, with a straight line and with each
-other: a finer ``w`` always fits at least as well, so BIC's parameter penalty is what selects
-the coarsest width the data supports. A staircase that does not beat the line clearly (flat,
+Given latencies at several widths, each candidate width ``w`` is scored with two models and
+compared, by BIC, with a straight line and with each other: a *staircase* ("level per block
+ceil(k / w) plus a common slope"; a finer ``w`` always fits at least as well, so BIC's parameter
+penalty selects the coarsest width the data supports) and a *misalignment penalty* ("line plus
+a constant extra cost when k is not a multiple of w"; ONNX Runtime shows this saw-tooth when a
+layer's input channels break its 4/8-wide packing). A staircase that does not beat the line clearly (flat,
 linear or noisy measurements) falls back to 16 on AVX-512 machines, else 8, with a warning.
 """
 
@@ -80,12 +82,17 @@ def derive_cluster(sizes: np.ndarray | list[int], ms: np.ndarray | list[float],
     for w in sorted(candidates):
         blocks = np.ceil(k / w).astype(np.int64)
         levels = np.unique(blocks)
-        if len(levels) < 3 or len(levels) > len(k) / 2:  # needs two steps, and several points per step
-            continue
-        design = np.concatenate([(blocks[:, None] == levels[None, :]).astype(np.float64), k[:, None]], axis=1)
-        score = _bic(y, design)
-        if best is None or score < best[0] - 1e-9:
-            best = (score, w)
+        stairs = None
+        if 3 <= len(levels) <= len(k) / 2:  # two steps at least, and several points per step
+            stairs = np.concatenate([(blocks[:, None] == levels[None, :]).astype(np.float64), k[:, None]], axis=1)
+        aligned = (k % w == 0).astype(np.float64)
+        misalign = np.concatenate([line, 1.0 - aligned[:, None]], axis=1) if 2 <= aligned.sum() < len(k) - 1 else None
+        for design in (stairs, misalign):
+            if design is None:
+                continue
+            score = _bic(y, design)
+            if best is None or score < best[0] - 1e-9:
+                best = (score, w)
     if best is not None and base - best[0] >= min_evidence:
         return ClusterFit(best[1], "staircase", float(base - best[0]))
     if warn:

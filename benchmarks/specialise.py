@@ -1,0 +1,252 @@
+"""One-class specialisation: which criterion keeps the kept class best at the same MACs?
+
+    uv run python benchmarks/specialise.py --quick                      # pipeline check, minutes
+    uv run python benchmarks/specialise.py --dataset bccd --classes WBC Platelets --model yolov8n --img-size 416
+    uv run python benchmarks/specialise.py --dataset synthetic --classes mango --model yolov8n --img-size 320
+
+The setting of the attribution-pruning paper (Shi et al. 2020, mango detection): a detector trained
+on several classes is needed for one. Per kept class:
+
+1. the trained baseline (``benchmarks/baselines.py`` output, or ``--baseline``) is specialised with
+   :func:`detprune.specialise.specialise` (class logits sliced, labels renumbered) and scored on the
+   relabelled test split: the "unpruned" row;
+2. for every criterion (``attribution`` restricted to the kept class by construction, ``coupling``
+   (DCODP), ``l1``, ``random``) and every MACs target, a copy is pruned to exactly that target
+   (``detprune.prune(target="macs=M")``, ``--schedule``), scored, fine-tuned ``--finetune-epochs`` on the
+   relabelled training split, and scored again. Data-driven criteria calibrate on
+   ``--calib-batches`` batches of the relabelled training split.
+
+Scores: mAP50 (COCO-style AP at IoU 0.5) and F1 at IoU 0.5 / score 0.25, the paper's metric.
+Outputs: ``specialise.md`` / ``specialise.json`` / ``specialise.png`` (mAP50 and F1 vs MACs) in
+``--out`` (``specialise_quick.*`` for ``--quick``, whose numbers only show that the pipeline runs).
+BCCD is read from ``../shared/data/bccd``; the script exits with a clear message when it is absent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader, Subset
+
+import detprune
+from detprune.deploy import count_macs
+from detprune.detection.data import build_dataset, collate_fn
+from detprune.detection.evaluate import evaluate
+from detprune.detection.models import BuiltinAdapter, build_model
+from detprune.detection.train import TrainConfig, fit, seed_everything
+from detprune.specialise import ClassSubset, specialise
+
+REPO = Path(__file__).resolve().parents[1]
+BCCD = REPO.parent / "shared" / "data" / "bccd"
+CRITERIA = ("attribution", "coupling", "l1", "random")
+
+
+def parse_args() -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--dataset", choices=("bccd", "synthetic"), default="bccd")
+    ap.add_argument("--classes", nargs="+", default=None, help="kept classes, one run each (default: WBC Platelets "
+                                                               "for BCCD, mango for synthetic)")
+    ap.add_argument("--model", default="yolov8n")
+    ap.add_argument("--width", type=float, default=None)
+    ap.add_argument("--img-size", type=int, default=416)
+    ap.add_argument("--baseline", type=Path, default=None, help="trained baseline (.safetensors, detprune.save)")
+    ap.add_argument("--train-baseline-epochs", type=int, default=0,
+                    help="train a baseline here when none is found (0: exit and say how to make one)")
+    ap.add_argument("--criteria", nargs="+", default=list(CRITERIA))
+    ap.add_argument("--macs", nargs="+", type=float, default=[0.5, 0.3])
+    ap.add_argument("--schedule", default="global", choices=("local", "global"))
+    ap.add_argument("--calib-batches", type=int, default=8)
+    ap.add_argument("--finetune-epochs", type=int, default=10)
+    ap.add_argument("--lr", type=float, default=0.002)
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--train-images", type=int, default=None, help="subset of the training split")
+    ap.add_argument("--test-images", type=int, default=None)
+    ap.add_argument("--synthetic-count", type=int, default=500)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
+    ap.add_argument("--quick", action="store_true", help="tiny everything: shows the pipeline runs, not results")
+    args = ap.parse_args()
+    if args.quick:
+        args.width = args.width or 0.125
+        args.img_size, args.macs, args.calib_batches, args.finetune_epochs = 160, [0.5], 2, 1
+        args.train_images, args.test_images, args.synthetic_count = 48, 24, 64
+        args.train_baseline_epochs = args.train_baseline_epochs or 4
+    return args
+
+
+def data(args: argparse.Namespace):
+    if args.dataset == "bccd":
+        if not (BCCD / "ImageSets" / "Main").is_dir():
+            sys.exit(f"BCCD not found at {BCCD} (see ../shared/README.md)")
+        spec, names = BCCD, ["RBC", "WBC", "Platelets"]
+    else:
+        spec, names = f"synthetic:{args.synthetic_count}", None
+    kw = {"img_size": args.img_size, "names": names, "seed": 0}
+    train_aug = build_dataset(spec, "train", augment=True, **kw)
+    train = build_dataset(spec, "train", **kw)
+    test = build_dataset(spec, "test", **kw)
+    if args.train_images:
+        idx = range(min(args.train_images, len(train)))
+        train_aug, train = Subset(train_aug, idx), Subset(train, idx)
+        train_aug.names = train.names = train.dataset.names  # type: ignore[attr-defined]
+        train.records = train.dataset.records  # type: ignore[attr-defined]
+    if args.test_images:
+        test = _subset(test, args.test_images)
+    return train_aug, train, test
+
+
+def _subset(ds, n: int):
+    sub = Subset(ds, range(min(n, len(ds))))
+    sub.names = ds.names  # type: ignore[attr-defined]
+    return sub
+
+
+def loader(ds, args: argparse.Namespace, shuffle: bool = False) -> DataLoader:
+    g = torch.Generator().manual_seed(0)
+    return DataLoader(ds, batch_size=args.batch, shuffle=shuffle, generator=g, collate_fn=collate_fn)
+
+
+def score(model, ds, args) -> dict[str, float]:
+    m = evaluate(BuiltinAdapter(model), loader(ds, args), progress=False, names=ds.names, score_thres=0.25,
+                 iou_thres=0.6)
+    nan = float("nan")
+    return {"map50": m.map50 if m.map50 == m.map50 else nan, "f1": m.f1}
+
+
+def finetune(model, ds, epochs: int, args, lr: float | None = None) -> None:
+    cfg = TrainConfig(lr=lr or args.lr, warmup_epochs=min(1.0, epochs / 3), ema=False, progress=False,
+                      val_interval=10_000)
+    with tempfile.TemporaryDirectory(prefix="detprune-spec-") as tmp:
+        fit(BuiltinAdapter(model), loader(ds, args, shuffle=True), epochs, cfg=cfg, run_dir=tmp)
+    model.eval()
+
+
+def baseline(args: argparse.Namespace, names: list[str], train_aug) -> torch.nn.Module:
+    cache = Path(os.environ.get("DETPRUNE_CACHE") or Path.home() / ".cache" / "detprune") / "baselines"
+    width = "" if args.width is None else f"-w{args.width:g}"
+    path = args.baseline or cache / f"{args.dataset}-{args.model}{width}-{args.img_size}.safetensors"
+    own = path.with_name(f"{path.stem}-specialise-e{args.train_baseline_epochs}.safetensors")  # trained here
+    for p in (path, own):
+        if p.is_file() and not args.quick:
+            print(f"baseline {p}", flush=True)
+            return detprune.load(p).eval()
+    if not args.train_baseline_epochs:
+        sys.exit(f"no baseline at {path}; make one with\n  uv run python benchmarks/baselines.py --dataset "
+                 f"{args.dataset} --model {args.model} --img-size {args.img_size}\nor pass --train-baseline-epochs N")
+    print(f"no baseline at {path}: training one here for {args.train_baseline_epochs} epochs", flush=True)
+    seed_everything(0)
+    model = build_model(args.model, num_classes=len(names), width=args.width, names=names)
+    finetune(model, train_aug, args.train_baseline_epochs, args, lr=0.01)
+    if not args.quick:
+        detprune.save(model, own)
+        print(f"saved the baseline trained here to {own}", flush=True)
+    return model.eval()
+
+
+def criterion_kwargs(name: str, calib: DataLoader, args: argparse.Namespace) -> dict[str, Any]:
+    if name in ("l1", "random"):
+        return {}
+    return {"data": calib, "max_batches": args.calib_batches, "progress": False}
+
+
+def plot(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    keys = sorted({r["kept"] for r in rows})
+    fig, axes = plt.subplots(2, len(keys), figsize=(4 * len(keys), 6), squeeze=False)
+    for j, key in enumerate(keys):
+        sub = [r for r in rows if r["kept"] == key]
+        base = next((r for r in sub if r["criterion"] == "unpruned"), None)
+        for i, metric in enumerate(("map50", "f1")):
+            ax = axes[i][j]
+            for crit in sorted({r["criterion"] for r in sub} - {"unpruned"}):
+                pts = sorted((r["macs_pct"], r[f"{metric}_ft"]) for r in sub if r["criterion"] == crit)
+                ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", label=crit)
+            if base is not None:
+                ax.scatter([100], [base[f"{metric}_ft"]], marker="*", s=120, color="black", label="unpruned")
+            ax.set_xlabel("MACs % of the baseline")
+            ax.set_ylabel(f"{metric} (fine-tuned)")
+            ax.set_title(key, fontsize=9)
+            ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def markdown(rows: list[dict], args: argparse.Namespace, minutes: float) -> str:
+    lines = ["# One-class specialisation: criteria at the same MACs", "",
+             f"Command: `uv run python benchmarks/specialise.py {' '.join(sys.argv[1:])}`  ",
+             f"{args.model} (width {args.width or 'default'}), {args.img_size} px, schedule {args.schedule}, "
+             f"{args.finetune_epochs} fine-tune epochs, {args.calib_batches} calibration batches of {args.batch}. "
+             f"Wall time {minutes:.1f} min." + (" **--quick: a pipeline check, the numbers mean nothing.**"
+                                                if args.quick else ""), "",
+             "| kept class | criterion | MACs % | mAP50 pruned | mAP50 fine-tuned | F1 pruned | F1 fine-tuned |",
+             "|---|---|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        lines.append(f"| {r['kept']} | {r['criterion']} | {r['macs_pct']:.1f} | {r['map50']:.4f} | {r['map50_ft']:.4f} "
+                     f"| {r['f1']:.4f} | {r['f1_ft']:.4f} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    args = parse_args()
+    torch.set_num_threads(args.threads)
+    started = time.time()
+    train_aug, train, test = data(args)
+    names = list(train.names)
+    kept = args.classes or (["WBC", "Platelets"] if args.dataset == "bccd" else ["mango"])
+    base = baseline(args, names, train_aug)
+    x = torch.rand(1, 3, args.img_size, args.img_size)
+    macs_full = count_macs(base, x)
+    stem = "specialise_quick" if args.quick else "specialise"
+    args.out.mkdir(parents=True, exist_ok=True)
+    rows: list[dict] = []
+    for cls in kept:
+        key = f"{args.dataset}: {cls}"
+        spec_model = copy.deepcopy(base)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # save/load width warning: not relevant here
+            cmap = specialise(spec_model, [cls], names)
+        test_c = ClassSubset(test, cmap.classes)
+        train_c, train_aug_c = ClassSubset(train, cmap.classes), ClassSubset(train_aug, cmap.classes)
+        calib = loader(train_c, args, shuffle=True)
+        s = score(spec_model, test_c, args)
+        rows.append({"kept": key, "criterion": "unpruned", "macs_pct": 100 * count_macs(spec_model, x) / macs_full,
+                     "map50": s["map50"], "f1": s["f1"], "map50_ft": s["map50"], "f1_ft": s["f1"]})
+        print(f"[{(time.time() - started) / 60:5.1f} min] {key} unpruned {s}", flush=True)
+        for crit in args.criteria:
+            for target in args.macs:
+                model = copy.deepcopy(spec_model)
+                goal = target * count_macs(spec_model, x)
+                report = detprune.prune(model, x, crit, target=f"macs={goal:.0f}", schedule=args.schedule,
+                                        measure=False, **criterion_kwargs(crit, calib, args))
+                pruned = score(model, test_c, args)
+                finetune(model, train_aug_c, args.finetune_epochs, args)
+                tuned = score(model, test_c, args)
+                row = {"kept": key, "criterion": crit, "macs_pct": 100 * count_macs(model, x) / macs_full,
+                       "map50": pruned["map50"], "f1": pruned["f1"], "map50_ft": tuned["map50"], "f1_ft": tuned["f1"],
+                       "target_met": report.target.met}
+                rows.append(row)
+                print(f"[{(time.time() - started) / 60:5.1f} min] {key} {crit} {row}", flush=True)
+                (args.out / f"{stem}.json").write_text(json.dumps({"rows": rows, "args": vars(args)}, indent=1,
+                                                                  default=str))
+                (args.out / f"{stem}.md").write_text(markdown(rows, args, (time.time() - started) / 60))
+                plot(rows, args.out / f"{stem}.png")
+    print((args.out / f"{stem}.md").read_text())
+
+
+if __name__ == "__main__":
+    main()
