@@ -65,6 +65,10 @@ def build_from_spec(spec: SpecDict) -> nn.Module:
         from ultralytics.nn.tasks import DetectionModel
 
         return DetectionModel(args["cfg"], verbose=False).eval()
+    if source == "saliency":
+        from detprune.saliency.model import build_saliency_model
+
+        return build_saliency_model(**args).eval()
     raise ValueError(f"cannot rebuild a model from spec {spec!r}")
 
 
@@ -75,7 +79,8 @@ def model_spec(model: nn.Module) -> SpecDict | None:
         return {"source": "ultralytics", "args": {"cfg": model.yaml}}
     spec = getattr(model, "spec", None)
     if isinstance(spec, dict):
-        return {"source": "torchvision" if module.startswith("torchvision") else "builtin", "args": spec}
+        source = "saliency" if module.startswith("detprune.saliency") else "builtin"
+        return {"source": "torchvision" if module.startswith("torchvision") else source, "args": spec}
     return None
 
 
