@@ -1,29 +1,399 @@
 """The ``detprune`` command line (Typer + Rich).
 
-Wrong arguments end with a one-line reason and exit code 2, never a traceback.
+Every command that computes something is a recipe (:mod:`detprune.pipeline.recipe`) run into a
+run folder ``<project>/<command>/<name>`` holding ``config.yaml`` (re-run it with
+``detprune run``), logs, checkpoints, ``metrics.json`` and ``report.html``/``report.md``.
+Wrong arguments end with a one-line reason naming the argument and exit code 2, never a traceback.
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+import contextlib
+import traceback
+from pathlib import Path
+from typing import Annotated, Iterator, NoReturn
 
 import typer
 from rich.console import Console
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="Structured channel pruning for object detectors.")
+                  rich_markup_mode=None, help="Structured channel pruning for object detectors.")
 console = Console(width=None if Console().is_terminal else 160)
 
-ModelOpt = Annotated[str, typer.Option("--model", "-m", help="yolov3-tiny | yolov8n | ultralytics:yolov8n.yaml | "
-                                       "torchvision:fasterrcnn_resnet50_fpn | path/to/model.safetensors")]
+MODEL_HELP = ("yolov3-tiny | yolov8n | ultralytics:yolov8n.yaml | torchvision:fasterrcnn_resnet50_fpn | "
+              "path/to/model.safetensors | demo-baseline")
+ModelOpt = Annotated[str, typer.Option("--model", "-m", help=MODEL_HELP)]
+DataOpt = Annotated[str, typer.Option("--data", "-d", help="data.yaml | COCO .json | VOC root | synthetic[:N]")]
+OptDataOpt = Annotated[str | None, typer.Option("--data", "-d", help="data.yaml | COCO .json | VOC root | synthetic[:N]")]
 SizeOpt = Annotated[int, typer.Option("--size", help="example input size (square) used to trace the model")]
+ImgOpt = Annotated[int, typer.Option("--img-size", help="square input size (multiple of 32)")]
 ClassesOpt = Annotated[int, typer.Option("--num-classes", help="classes of a freshly built model")]
+NcOpt = Annotated[int | None, typer.Option("--num-classes", help="classes of a freshly built model (default: the data's)")]
+ProjectOpt = Annotated[str, typer.Option("--project", help="parent folder of run folders")]
+NameOpt = Annotated[str | None, typer.Option("--name", help="run folder name (default: a timestamp; -2, -3.. if taken)")]
+ThreadsOpt = Annotated[str, typer.Option("--threads", help="torch threads: auto (idle cores) or a number")]
+EpochsOpt = Annotated[int, typer.Option("--epochs", help="training epochs")]
+LrOpt = Annotated[float | None, typer.Option("--lr", help="learning rate (default: 0.01 train, 0.002 fine-tune)")]
+BatchOpt = Annotated[int, typer.Option("--batch", help="batch size")]
+EvalImgOpt = Annotated[int | None, typer.Option("--eval-images", help="evaluate on the first N validation images")]
+RuntimeOpt = Annotated[list[str] | None, typer.Option("--runtime", metavar="RUNTIME", help="torch | onnxruntime | openvino (repeat or comma-separate)")]
+SeedOpt = Annotated[int, typer.Option("--seed", help="random seed")]
 
 
-def fail(message: str) -> None:
+def fail(message: str) -> NoReturn:
     """One-line error, exit code 2."""
-    console.print(f"[bold red]error:[/] {message}")
+    console.print(f"[bold red]error:[/] {message}", soft_wrap=True, highlight=False)
     raise typer.Exit(2)
+
+
+def _split(values: list[str] | None) -> list[str]:
+    """Repeated and/or comma-separated option values -> one list."""
+    return [v.strip() for item in values or [] for v in item.split(",") if v.strip()]
+
+
+def _options(values: list[str] | None) -> dict[str, object]:
+    """``["tau=0.05", "use_labels=true"]`` -> ``{"tau": 0.05, "use_labels": True}`` (values read as YAML)."""
+    import yaml
+
+    out: dict[str, object] = {}
+    for item in values or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            fail(f"--option: expected KEY=VALUE, got {item!r}")
+        try:
+            out[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            out[key.strip()] = value
+    return out
+
+
+def _threads(value: str) -> int | str:
+    if value == "auto":
+        return value
+    if not value.isdigit() or int(value) < 1:
+        fail(f"--threads: expected 'auto' or a positive integer, got {value!r}")
+    return int(value)
+
+
+@contextlib.contextmanager
+def _errors(flags: bool = True, run_dir: Path | None = None) -> Iterator[None]:
+    """Expected failures -> one line (recipe keys as CLI flags when ``flags``); anything else -> one
+    line too, with the traceback written to the run's log."""
+    from detprune.detection.data import DataError
+    from detprune.io import CheckpointError
+    from detprune.pipeline.models import UnsupportedError
+    from detprune.pipeline.recipe import RecipeError
+    from detprune.pipeline.validate import flag_for
+    from detprune.report.staircase import StaircaseError
+
+    try:
+        yield
+    except typer.Exit:
+        raise
+    except RecipeError as exc:
+        fail(f"{flag_for(exc.key) if flags else exc.key}: {str(exc).split(': ', 1)[1]}")
+    except UnsupportedError as exc:
+        fail(f"not supported yet: {exc}")
+    except (DataError, CheckpointError, StaircaseError, ValueError, FileNotFoundError, ImportError, KeyError) as exc:
+        fail(str(exc).strip("'\"").splitlines()[0] if str(exc) else type(exc).__name__)
+    except KeyboardInterrupt:
+        console.print("interrupted")
+        raise typer.Exit(130)
+    except Exception as exc:  # noqa: BLE001 - the CLI never shows a traceback
+        where = ""
+        if run_dir is not None:
+            log = run_dir / "logs" / "run.log"
+            log.parent.mkdir(parents=True, exist_ok=True)
+            with log.open("a") as f:
+                f.write(traceback.format_exc())
+            where = f" (traceback in {log})"
+        fail(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}{where}")
+
+
+def _execute(recipe: object, project: str | None = None, name: str | None = None, flags: bool = True) -> dict:
+    """Validate, create the run folder, run, print the comparison and where the report is."""
+    from detprune.pipeline.runner import run_recipe
+    from detprune.pipeline.runs import new_run_dir
+    from detprune.pipeline.validate import validate
+    from detprune.report.format import rich_table
+
+    with _errors(flags):
+        validate(recipe)  # before creating a folder: a typo leaves nothing behind
+        run_dir = new_run_dir(recipe.command, project or recipe.project, name or recipe.name)
+    with _errors(flags, run_dir):
+        metrics = run_recipe(recipe, run_dir, console)
+    if metrics.get("rows"):
+        console.print(rich_table(metrics["rows"], title=f"{recipe.command}: {run_dir.name}"))
+    for crit, why in (metrics.get("skipped") or {}).items():
+        console.print(f"skipped criterion {crit}: {why}")
+    console.print(f"report: {run_dir / 'report.html'}")
+    return metrics
+
+
+def _recipe(**kwargs: object) -> object:
+    from detprune.pipeline.recipe import Recipe
+
+    return Recipe(**kwargs)
+
+
+# ----------------------------------------------------------------------------- commands
+
+
+@app.command()
+def demo(quick: Annotated[bool, typer.Option("--quick", help="tiny sizes for tests (< 1 min); numbers are not meaningful")] = False,
+         criterion: Annotated[list[str] | None, typer.Option("--criterion", metavar="NAME", help="criteria to compare (default: attribution, coupling, l1)")] = None,
+         target: Annotated[str, typer.Option("--target", help="common cost target, e.g. macs=0.5")] = "macs=0.5",
+         epochs: Annotated[int | None, typer.Option("--epochs", help="fine-tune epochs per pruned model (default 1)")] = None,
+         runtime: RuntimeOpt = None, threads: ThreadsOpt = "auto", project: ProjectOpt = "runs", name: NameOpt = None) -> None:
+    """Prune the shipped baseline with several criteria to the same MACs target, fine-tune, compare.
+
+    Builds synthetic data, loads the baseline shipped with detprune, prunes it with attribution,
+    coupling and l1 (criteria not registered yet are skipped and named), fine-tunes each briefly,
+    evaluates, prints the table and writes runs/demo/<name>/report.html. About 3-4 min on 2 CPU cores.
+
+    Examples:
+
+    \b
+      detprune demo
+      detprune demo --quick
+      detprune demo --criterion l1,l2 --target macs=0.6 --runtime torch,onnxruntime
+    """
+    from detprune.pipeline.demo import demo_recipe
+
+    recipe = demo_recipe(quick, _split(criterion) or None, target, epochs, _split(runtime) or None, _threads(threads))
+    _execute(recipe, project, name)
+
+
+@app.command()
+def train(model: ModelOpt, data: DataOpt, epochs: EpochsOpt = 10, batch: BatchOpt = 16, lr: LrOpt = None,
+          optimizer: Annotated[str, typer.Option("--optimizer", help="sgd | adamw")] = "sgd",
+          mosaic: Annotated[float, typer.Option("--mosaic", help="mosaic probability")] = 0.0,
+          max_images: Annotated[int | None, typer.Option("--max-images", help="train on the first N images")] = None,
+          eval_images: EvalImgOpt = None, img_size: ImgOpt = 320, num_classes: NcOpt = None, seed: SeedOpt = 0,
+          threads: ThreadsOpt = "auto", project: ProjectOpt = "runs", name: NameOpt = None) -> None:
+    """Train a detector (built-in or torchvision; Ultralytics through its own trainer) and evaluate it.
+
+    Writes weights/baseline.safetensors, train/ logs (results.csv), metrics.json and the report.
+
+    Examples:
+
+    \b
+      detprune train -m yolov8n -d synthetic:500 --epochs 20 --img-size 256
+      detprune train -m yolov3-tiny -d ../shared/data/bccd --epochs 50
+      detprune train -m torchvision:ssdlite320_mobilenet_v3_large -d data.yaml --epochs 5
+    """
+    from detprune.pipeline.recipe import EvalSpec, TrainSpec
+
+    spec = TrainSpec(epochs=epochs, batch=batch, lr=lr or 0.01, optimizer=optimizer, mosaic=mosaic, max_images=max_images)
+    _execute(_recipe(command="train", model=model, data=data, img_size=img_size, num_classes=num_classes, seed=seed,
+                     threads=_threads(threads), train=spec, eval=EvalSpec(max_images=eval_images)), project, name)
+
+
+@app.command()
+def prune(model: ModelOpt, data: OptDataOpt = None,
+          criterion: Annotated[list[str] | None, typer.Option("--criterion", "-c", metavar="NAME", help="importance criterion (repeat to compare several)")] = None,
+          ratio: Annotated[float | None, typer.Option("--ratio", help="fraction of each group's channels to remove, in [0, 1)")] = None,
+          target: Annotated[str | None, typer.Option("--target", help="cost target instead of a ratio: macs=0.5, params=2.5M, "
+                                                     "latency=0.7@onnxruntime")] = None,
+          schedule: Annotated[str, typer.Option("--schedule", help="local (same ratio per group) | global (one ranking) | "
+                                                "cluster (latency staircases; needs --target)")] = "local",
+          round_to: Annotated[int | None, typer.Option("--round-to", help="keep channel counts multiples of this")] = None,
+          ignore: Annotated[list[str] | None, typer.Option("--ignore", metavar="MODULE", help="module path to leave unpruned (repeatable)")] = None,
+          epochs: Annotated[int, typer.Option("--epochs", help="fine-tune epochs after pruning (needs --data)")] = 0,
+          lr: LrOpt = None, batch: BatchOpt = 16,
+          calib_batches: Annotated[int, typer.Option("--calib-batches", help="calibration batches for data-driven criteria")] = 4,
+          option: Annotated[list[str] | None, typer.Option("--option", "-o", metavar="KEY=VALUE",
+                                                           help="criterion option, e.g. tau=0.05 (repeatable)")] = None,
+          eval_images: EvalImgOpt = None, runtime: RuntimeOpt = None, img_size: ImgOpt = 320, num_classes: NcOpt = None,
+          seed: SeedOpt = 0, threads: ThreadsOpt = "auto", project: ProjectOpt = "runs", name: NameOpt = None) -> None:
+    """Prune a model (optionally fine-tune), and compare it with the original.
+
+    With --data the models are evaluated before/after; without, only params/MACs/latency.
+    Pruned models are written to weights/<criterion>.safetensors (load with detprune.load).
+
+    Examples:
+
+    \b
+      detprune prune -m yolov8n --ratio 0.3
+      detprune prune -m runs/train/exp/weights/baseline.safetensors -d synthetic:500 -c l1 -c l2 --target macs=0.5 --epochs 2
+      detprune prune -m ultralytics:yolov8n.yaml -c l1 --ratio 0.4 --round-to 8 --runtime torch,onnxruntime
+      detprune prune -m demo-baseline -d synthetic:300 -c attribution -o tau=0.05 --target macs=0.5 --img-size 256
+      detprune prune -m yolov8n -c l1 --schedule cluster --target latency=0.8@onnxruntime --img-size 256
+    """
+    from detprune.pipeline.recipe import EvalSpec, FinetuneSpec, PruneSpec
+
+    spec = PruneSpec(criteria=_split(criterion) or ["l1"], ratio=ratio if ratio is not None or target else 0.5,
+                     target=target, schedule=schedule, round_to=round_to, ignore=_split(ignore),
+                     calib_batches=calib_batches, options=_options(option))
+    _execute(_recipe(command="prune", model=model, data=data, img_size=img_size, num_classes=num_classes, seed=seed,
+                     threads=_threads(threads), prune=spec,
+                     finetune=FinetuneSpec(epochs=epochs, batch=batch, lr=lr or 0.002) if epochs else None,
+                     eval=EvalSpec(max_images=eval_images) if data else None, bench=_bench(runtime)), project, name)
+
+
+def _bench(runtime: list[str] | None, runs: int = 30, warmup: int = 5) -> object:
+    from detprune.pipeline.recipe import BenchSpec
+
+    return BenchSpec(runtimes=_split(runtime) or ["torch"], runs=runs, warmup=warmup)
+
+
+@app.command()
+def finetune(model: ModelOpt, data: DataOpt, epochs: EpochsOpt = 2, batch: BatchOpt = 16, lr: LrOpt = None,
+             optimizer: Annotated[str, typer.Option("--optimizer", help="sgd | adamw")] = "sgd",
+             max_images: Annotated[int | None, typer.Option("--max-images", help="train on the first N images")] = None,
+             eval_images: EvalImgOpt = None, img_size: ImgOpt = 320, seed: SeedOpt = 0, threads: ThreadsOpt = "auto",
+             project: ProjectOpt = "runs", name: NameOpt = None) -> None:
+    """Fine-tune a (pruned) model and compare before/after; writes weights/finetuned.safetensors.
+
+    Examples:
+
+    \b
+      detprune finetune -m runs/prune/exp/weights/l1.safetensors -d synthetic:500 --epochs 5
+      detprune finetune -m pruned.safetensors -d ../shared/data/bccd --epochs 20 --lr 0.005
+    """
+    from detprune.pipeline.recipe import EvalSpec, FinetuneSpec
+
+    spec = FinetuneSpec(epochs=epochs, batch=batch, lr=lr or 0.002, optimizer=optimizer, max_images=max_images)
+    _execute(_recipe(command="finetune", model=model, data=data, img_size=img_size, seed=seed, threads=_threads(threads),
+                     finetune=spec, eval=EvalSpec(max_images=eval_images)), project, name)
+
+
+@app.command("eval")
+def eval_(model: ModelOpt, data: DataOpt, split: Annotated[str, typer.Option("--split", help="dataset split")] = "val",
+          batch: BatchOpt = 16, max_images: Annotated[int | None, typer.Option("--max-images", help="first N images only")] = None,
+          img_size: ImgOpt = 320, num_classes: NcOpt = None, threads: ThreadsOpt = "auto",
+          project: ProjectOpt = "runs", name: NameOpt = None) -> None:
+    """Evaluate a model: COCO mAP50 / mAP50-95, precision, recall, F1.
+
+    Examples:
+
+    \b
+      detprune eval -m runs/prune/exp/weights/l1.safetensors -d synthetic:500
+      detprune eval -m demo-baseline -d synthetic:300 --img-size 256
+      detprune eval -m model.safetensors -d ../shared/data/bccd --split test
+    """
+    from detprune.pipeline.recipe import EvalSpec, ReportSpec
+
+    _execute(_recipe(command="eval", model=model, data=data, img_size=img_size, num_classes=num_classes,
+                     threads=_threads(threads), eval=EvalSpec(split=split, batch=batch, max_images=max_images),
+                     report=ReportSpec(samples=4)), project, name)
+
+
+@app.command()
+def bench(model: ModelOpt, runtime: RuntimeOpt = None,
+          runs: Annotated[int, typer.Option("--runs", help="timed runs per runtime")] = 50,
+          warmup: Annotated[int, typer.Option("--warmup", help="untimed warm-up runs")] = 10,
+          img_size: ImgOpt = 320, num_classes: ClassesOpt = 80, threads: ThreadsOpt = "auto",
+          project: ProjectOpt = "runs", name: NameOpt = None) -> None:
+    """Params, MACs and batch-1 CPU latency under torch, ONNX Runtime and OpenVINO.
+
+    Examples:
+
+    \b
+      detprune bench -m yolov8n
+      detprune bench -m runs/prune/exp/weights/l1.safetensors --runtime openvino --img-size 640
+    """
+    rts = _split(runtime) or ["torch", "onnxruntime", "openvino"]
+    _execute(_recipe(command="bench", model=model, img_size=img_size, num_classes=num_classes, threads=_threads(threads),
+                     bench=_bench(rts, runs, warmup)), project, name)
+
+
+@app.command()
+def export(model: ModelOpt,
+           format: Annotated[list[str] | None, typer.Option("--format", "-f", metavar="FORMAT", help="onnx | openvino (repeat or comma-separate)")] = None,
+           opset: Annotated[int, typer.Option("--opset", help="ONNX opset")] = 17,
+           img_size: ImgOpt = 320, num_classes: ClassesOpt = 80, threads: ThreadsOpt = "auto",
+           project: ProjectOpt = "runs", name: NameOpt = None) -> None:
+    """Export a model to ONNX and/or OpenVINO IR (files under weights/ of the run folder).
+
+    Examples:
+
+    \b
+      detprune export -m runs/prune/exp/weights/l1.safetensors
+      detprune export -m yolov8n -f onnx,openvino --img-size 640
+    """
+    from detprune.pipeline.recipe import ExportSpec
+
+    spec = ExportSpec(formats=_split(format) or ["onnx"], opset=opset)
+    metrics = _execute(_recipe(command="export", model=model, img_size=img_size, num_classes=num_classes,
+                               threads=_threads(threads), export=spec), project, name)
+    for files in (metrics.get("exports") or {}).values():
+        for fmt, path in files.items():
+            console.print(f"{fmt}: {path}")
+
+
+@app.command()
+def analyze(model: ModelOpt, data: DataOpt,
+            criterion: Annotated[str, typer.Option("--criterion", "-c", help="criterion that picks the channels")] = "l1",
+            ratios: Annotated[str, typer.Option("--ratios", help="comma-separated ratios in (0, 1)")] = "0.25,0.5,0.75",
+            max_groups: Annotated[int, typer.Option("--max-groups", help="largest N groups (0 = all)")] = 12,
+            max_images: Annotated[int, typer.Option("--max-images", help="validation images per trial")] = 32,
+            img_size: ImgOpt = 320, num_classes: NcOpt = None, threads: ThreadsOpt = "auto",
+            project: ProjectOpt = "runs", name: NameOpt = None) -> None:
+    """Sensitivity: prune each coupling group alone at a few ratios and evaluate on a small subset.
+
+    Examples:
+
+    \b
+      detprune analyze -m demo-baseline -d synthetic:300 --img-size 256 --max-groups 8
+      detprune analyze -m model.safetensors -d data.yaml --ratios 0.3,0.6 --max-images 64
+    """
+    from detprune.pipeline.recipe import AnalyzeSpec, ReportSpec
+
+    try:
+        values = [float(x) for x in _split([ratios])]
+    except ValueError:
+        fail(f"--ratios: expected comma-separated numbers, got {ratios!r}")
+    spec = AnalyzeSpec(criterion=criterion, ratios=values, max_groups=max_groups, max_images=max_images)
+    _execute(_recipe(command="analyze", model=model, data=data, img_size=img_size, num_classes=num_classes,
+                     threads=_threads(threads), analyze=spec, report=ReportSpec(samples=0)), project, name)
+
+
+@app.command()
+def run(recipe: Annotated[Path, typer.Argument(help="recipe YAML (or a run folder's config.yaml)")],
+        project: Annotated[str | None, typer.Option("--project", help="override the recipe's project")] = None,
+        name: NameOpt = None) -> None:
+    """Run a whole pipeline from a YAML recipe; every run folder's config.yaml re-runs it.
+
+    Examples:
+
+    \b
+      detprune run recipe.yaml
+      detprune run runs/prune/exp/config.yaml --name rerun
+    """
+    from detprune.pipeline.recipe import load_recipe
+
+    with _errors(flags=False):
+        loaded = load_recipe(recipe)
+    _execute(loaded, project, name, flags=False)
+
+
+@app.command()
+def report(run_dir: Annotated[Path, typer.Argument(help="a run folder (holding metrics.json)")],
+           staircase: Annotated[Path | None, typer.Option("--staircase", help="latency staircase data (JSON or CSV)")] = None) -> None:
+    """Re-render a run's report.html / report.md, optionally adding latency-staircase data.
+
+    Examples:
+
+    \b
+      detprune report runs/demo/20250101-120000
+      detprune report runs/prune/exp --staircase staircase.json
+    """
+    from detprune.pipeline.runs import read_json, write_json
+    from detprune.report.render import render_run
+    from detprune.report.staircase import load_staircase
+
+    with _errors():
+        if not (run_dir / "metrics.json").is_file():
+            raise FileNotFoundError(f"RUN_DIR: {run_dir} is not a run folder (no metrics.json)")
+        if staircase is not None:
+            if not staircase.is_file():
+                raise FileNotFoundError(f"--staircase: {staircase} does not exist")
+            metrics = read_json(run_dir / "metrics.json")
+            metrics["staircase"] = load_staircase(staircase)
+            write_json(run_dir / "metrics.json", metrics)
+        html, md = render_run(run_dir)
+    console.print(f"report: {html}\nmarkdown: {md}")
 
 
 @app.command()
@@ -32,6 +402,8 @@ def inspect(model: ModelOpt, size: SizeOpt = 320, num_classes: ClassesOpt = 80,
     """Print the coupling groups of a model and which channels are pinned, by which op.
 
     Examples:
+
+    \b
       detprune inspect --model yolov3-tiny
       detprune inspect --model ultralytics:yolov8n.yaml --size 256
       detprune inspect --model torchvision:fasterrcnn_resnet50_fpn

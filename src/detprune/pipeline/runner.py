@@ -1,0 +1,202 @@
+"""Run a recipe end to end into a run folder.
+
+Stages, each only when its section is in the recipe: load (or build) the model -> train ->
+prune a copy per criterion (to a ratio, or to a cost target found by bisection) -> fine-tune
+each -> evaluate / count / time every model -> export -> draw samples -> write
+``metrics.json`` and the reports. Without ``prune``, ``finetune`` fine-tunes the model itself.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as _dt
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+import detprune
+from detprune.pipeline import steps
+from detprune.pipeline import criteria as crit
+from detprune.pipeline.data import Split, class_names, load_split
+from detprune.pipeline.models import load_model, make_adapter, model_names
+from detprune.pipeline.recipe import Recipe
+from detprune.pipeline.runs import RunLog, write_json
+from detprune.pipeline.target import CostTarget, find_ratio
+from detprune.pipeline.threads import apply_threads
+from detprune.pipeline.validate import validate
+
+
+@dataclass
+class Variant:
+    """One model of the comparison and how it was made."""
+
+    name: str
+    model: nn.Module
+    role: str  # "baseline" | "model" | "pruned" | "finetuned"
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+def _save(model: nn.Module, run_dir: Path, stem: str) -> str:
+    path = detprune.save(model, run_dir / "weights" / f"{stem}.safetensors")
+    return str(path.relative_to(run_dir))
+
+
+def run_recipe(recipe: Recipe, run_dir: Path, console: Any = None) -> dict[str, Any]:
+    """Execute ``recipe`` into ``run_dir``; returns the content of ``metrics.json``."""
+    validate(recipe)
+    t0 = time.perf_counter()
+    log = RunLog(run_dir, console)
+    recipe.save(run_dir / "config.yaml")
+    threads = apply_threads(recipe.threads)
+    torch.manual_seed(recipe.seed)
+    log(f"run folder {run_dir} ({threads} torch thread(s))")
+    metrics: dict[str, Any] = {"command": recipe.command, "name": run_dir.name, "model": recipe.model,
+                               "data": recipe.data, "img_size": recipe.img_size, "threads": threads,
+                               "created": _dt.datetime.now().isoformat(timespec="seconds"), "title": recipe.report.title}
+
+    names = class_names(recipe.data) if recipe.data else None
+    model = load_model(recipe.model, recipe.num_classes, names)
+    if names:
+        steps.check_classes(model, names)
+    names = names or model_names(model)
+    base = Variant("baseline", model, "baseline")
+    if recipe.train is not None:
+        base.model = steps.train(model, recipe.data, recipe.train, img_size=recipe.img_size,
+                                 run_dir=run_dir / "train" / "baseline", workers=recipe.workers, seed=recipe.seed, log=log)
+        base.info.update(trained_epochs=recipe.train.epochs, checkpoint=_save(base.model, run_dir, "baseline"))
+    variants = _variants(recipe, base, run_dir, log, metrics)
+    if not variants and recipe.train is None and recipe.finetune is None:
+        base.name, base.role = "model", "model"
+    models = [base] + variants
+
+    val: Split | None = None
+    if recipe.eval is not None:
+        e = recipe.eval
+        val = load_split(recipe.data, e.split, recipe.img_size, max_images=e.max_images)
+        metrics["eval"] = {"split": e.split, "images": len(val), "score_thres": e.score_thres}
+    rows = []
+    for v in models:
+        row: dict[str, Any] = {"name": v.name, "role": v.role, **v.info}
+        row.update(steps.cost(v.model, recipe.img_size))
+        if val is not None:
+            log(f"evaluating {v.name} on {len(val)} images")
+            row.update(steps.evaluate(v.model, val, recipe.eval))
+        if recipe.bench is not None:
+            row["latency_ms"], errors = steps.bench(v.model, recipe.img_size, recipe.bench, log)
+            for rt, why in errors.items():
+                metrics.setdefault("latency_errors", {})[rt] = why
+        rows.append(row)
+    metrics["rows"] = rows
+
+    if recipe.export is not None:
+        metrics["exports"] = {}
+        for v in (variants or [base]):
+            log(f"exporting {v.name}: {', '.join(recipe.export.formats)}")
+            metrics["exports"][v.name] = steps.export(v.model, recipe.img_size, recipe.export, run_dir / "weights", v.name)
+    if val is not None and recipe.report.samples > 0:
+        _samples(models, val, recipe, run_dir, names or [])
+    if recipe.report.staircase:
+        from detprune.report.staircase import load_staircase
+
+        metrics["staircase"] = load_staircase(recipe.report.staircase)
+    if recipe.analyze is not None:
+        from detprune.pipeline.analyze import sensitivity
+
+        metrics["sensitivity"] = sensitivity(base.model, recipe, log)
+    metrics["seconds"] = round(time.perf_counter() - t0, 1)
+    write_json(run_dir / "metrics.json", metrics)
+    from detprune.report.render import render_run
+
+    html, md = render_run(run_dir)
+    log(f"wrote {html} and {md.name}")
+    return metrics
+
+
+def _variants(recipe: Recipe, base: Variant, run_dir: Path, log: RunLog, metrics: dict[str, Any]) -> list[Variant]:
+    if recipe.prune is None:
+        if recipe.finetune is None or recipe.finetune.epochs == 0:
+            return []
+        tuned = steps.train(copy.deepcopy(base.model), recipe.data, recipe.finetune, img_size=recipe.img_size,
+                            run_dir=run_dir / "finetune" / "finetuned", workers=recipe.workers, seed=recipe.seed, log=log)
+        base.name = "before"
+        return [Variant("finetuned", tuned, "finetuned", {"finetune_epochs": recipe.finetune.epochs,
+                                                          "checkpoint": _save(tuned, run_dir, "finetuned")})]
+    p = recipe.prune
+    names, missing = crit.split_available(p.criteria)
+    if missing:
+        metrics["skipped"] = {n: "not registered in detprune.criteria.CRITERIA in this installation" for n in missing}
+        log(f"skipping criteria not available yet: {', '.join(missing)} (available: {', '.join(crit.available())})")
+    from detprune.pipeline.models import example_input
+
+    ratio, fallback = p.ratio, None
+    if p.target is not None and not steps.native_targets():
+        target = CostTarget.parse(p.target)
+        ratio, after, before = find_ratio(base.model, example_input(base.model, recipe.img_size), target,
+                                          round_to=p.round_to, ignore=p.ignore)
+        fallback = (target, target.goal(before))
+        metrics["target"] = {"text": p.target, "metric": target.metric, "goal": fallback[1], "base": before}
+        log(f"target {p.target}: ratio {ratio:.3f} gives {target.metric} {after:,} <= {fallback[1]:,.0f} (from {before:,})")
+    calib = None
+    if any(crit.needs_data(n) for n in names):
+        calib = load_split(recipe.data, "train", recipe.img_size, max_images=p.calib_batches * p.calib_batch)
+    out = []
+    for name in names:
+        t = time.perf_counter()
+        log(f"pruning with {name} " + (f"at ratio {ratio:.3f}" if ratio is not None else f"to {p.target}"))
+        pruned, report = steps.prune(base.model, name, p, img_size=recipe.img_size, ratio=ratio, calib=calib,
+                                     fallback=fallback, log=log)
+        info: dict[str, Any] = {"criterion": name, "prune_seconds": round(time.perf_counter() - t, 1), **_describe(report)}
+        if p.schedule != "local":
+            info["schedule"] = p.schedule
+        result = getattr(report, "target", None)
+        if result is not None:
+            info["target"] = {"goal": result.goal, "achieved": result.achieved, "met": result.met}
+            metrics.setdefault("target", {"text": p.target, "metric": result.target.metric, "goal": result.goal,
+                                          "base": result.baseline})
+        lut = getattr(report, "lut_path", None)
+        if lut and not recipe.report.staircase and Path(lut).is_file():
+            from detprune.report.staircase import load_staircase
+
+            metrics["staircase"] = load_staircase(lut)  # the staircases cluster pruning measured
+        log(f"  {report.summary()}")
+        v = Variant(name, pruned, "pruned", info)
+        if recipe.finetune is not None and recipe.finetune.epochs > 0:
+            info["pruned_checkpoint"] = _save(pruned, run_dir, f"{name}-pruned")
+            v.model = steps.train(pruned, recipe.data, recipe.finetune, img_size=recipe.img_size,
+                                  run_dir=run_dir / "finetune" / name, workers=recipe.workers, seed=recipe.seed, log=log)
+            v.role, info["finetune_epochs"] = "finetuned", recipe.finetune.epochs
+        info["checkpoint"] = _save(v.model, run_dir, name)
+        out.append(v)
+    return out
+
+
+def _describe(report: Any) -> dict[str, Any]:
+    """Ratio and per-group widths of a PruneReport, or of a cluster-pruning report (widths by label)."""
+    if hasattr(report, "widths"):
+        groups = [{"index": i, "modules": [label], "before": b, "after": a}
+                  for i, (label, (b, a)) in enumerate(report.widths.items())]
+        total = sum(g["before"] for g in groups)
+        removed = sum(g["before"] - g["after"] for g in groups)
+        return {"ratio": removed / total if total else 0.0, "groups": groups}
+    return {"ratio": report.ratio, "groups": [{"index": g.index, "modules": g.modules[:3], "before": g.before,
+                                               "after": g.after} for g in report.groups]}
+
+
+def _samples(models: list[Variant], val: Split, recipe: Recipe, run_dir: Path, names: list[str]) -> None:
+    from detprune.pipeline.runs import atomic_write_bytes
+    from detprune.report.render import SAMPLES
+    from detprune.report.samples import detection_grid
+
+    n = min(recipe.report.samples, len(val))
+    pairs = [val.dataset[i] for i in range(n)]
+    images = torch.stack([im for im, _ in pairs])
+    targets = [t for _, t in pairs]
+    columns = []
+    for v in models:
+        preds = make_adapter(v.model).predict(images, conf_thres=recipe.eval.score_thres, iou_thres=recipe.eval.iou)
+        columns.append((v.name, preds))
+    atomic_write_bytes(run_dir / SAMPLES, detection_grid(images, targets, columns, names, recipe.eval.score_thres))

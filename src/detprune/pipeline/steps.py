@@ -1,0 +1,177 @@
+"""The pipeline's stages on one model: train, prune, evaluate, bench, export.
+
+Each stage takes a model and plain settings and returns plain results, so the recipe runner,
+the demo and the analysis share them. Train/fine-tune use :func:`detprune.detection.train.fit`
+for built-in and torchvision detectors and Ultralytics' trainer for Ultralytics models.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+from pathlib import Path
+from typing import Any, Callable
+
+from torch import nn
+
+import detprune
+from detprune.pipeline import criteria as crit
+from detprune.pipeline.data import Split, load_split, make_loader, ultralytics_data_yaml
+from detprune.pipeline.models import (UnsupportedError, example_input, make_adapter, model_kind,
+                                      ultralytics_adapter_module)
+from detprune.pipeline.recipe import BenchSpec, EvalSpec, ExportSpec, PruneSpec, TrainSpec
+from detprune.pipeline.target import CostTarget, cost_of
+
+Log = Callable[[str], None]
+
+
+def check_classes(model: nn.Module, names: list[str], what: str = "--data") -> None:
+    nc = make_adapter(model).num_classes
+    if nc != len(names):
+        raise ValueError(f"{what}: the dataset has {len(names)} classes but the model predicts {nc}; "
+                         "build the model for this data (--num-classes) or use matching data")
+
+
+# ----------------------------------------------------------------------------- train / fine-tune
+
+def train(model: nn.Module, data: str, spec: TrainSpec, *, img_size: int, run_dir: Path, workers: int = 0,
+          seed: int = 0, log: Log = print) -> nn.Module:
+    """Train ``model`` (in place where possible) and return the trained model in eval mode."""
+    if model_kind(model) == "ultralytics":
+        return _train_ultralytics(model, data, spec, img_size=img_size, run_dir=run_dir, workers=workers, seed=seed)
+    from detprune.detection.train import TrainConfig, fit
+
+    split = load_split(data, "train", img_size, augment=spec.augment, mosaic=spec.mosaic,
+                       max_images=spec.max_images, seed=0)
+    check_classes(model, split.names)
+    loader = make_loader(split, spec.batch, shuffle=True, workers=workers, seed=seed)
+    cfg = TrainConfig(optimizer=spec.optimizer, lr=spec.lr, warmup_epochs=spec.warmup_epochs, seed=seed)
+    adapter = make_adapter(model)
+    log(f"training {len(split)} images x {spec.epochs} epoch(s), batch {spec.batch}, lr {spec.lr:g} -> {run_dir}")
+    fit(adapter, loader, spec.epochs, None, cfg=cfg, run_dir=run_dir)
+    for name in ("last.pt", "best.pt"):  # state dicts of a pruned shape: the .safetensors is the checkpoint
+        (run_dir / name).unlink(missing_ok=True)
+    return adapter.model.eval()
+
+
+def _train_ultralytics(model: nn.Module, data: str, spec: TrainSpec, *, img_size: int, run_dir: Path,
+                       workers: int, seed: int) -> nn.Module:
+    module = ultralytics_adapter_module()
+    if module is None or not hasattr(module, "finetune_ultralytics"):
+        raise UnsupportedError("training Ultralytics models is not supported yet in this installation "
+                               "(detprune.detection.adapters.ultralytics is missing)")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    data_yaml = ultralytics_data_yaml(data, run_dir)
+    weights = module.finetune_ultralytics(
+        model, data_yaml, epochs=spec.epochs, imgsz=img_size, batch=spec.batch, run_dir=run_dir / "ultralytics",
+        lr0=spec.lr, optimizer={"sgd": "SGD", "adamw": "AdamW"}[spec.optimizer], warmup_epochs=spec.warmup_epochs,
+        mosaic=spec.mosaic, workers=workers, seed=seed, val=False)
+    return module.load_ultralytics(weights).float().eval()
+
+
+# ----------------------------------------------------------------------------- prune
+
+SCHEDULES = ("local", "global", "cluster")
+
+
+def native_targets() -> bool:
+    """Whether :func:`detprune.prune` reaches cost targets itself (with the criterion's own scores)."""
+    return "target" in inspect.signature(detprune.prune).parameters
+
+
+def _call_prune(model: nn.Module, criterion: str, spec: PruneSpec, img_size: int, ratio: float | None, data: Any,
+                kwargs: dict[str, Any]) -> Any:
+    """One pruning call: :func:`detprune.prune` (local/global schedule) or cluster pruning."""
+    ex = example_input(model, img_size)
+    if spec.schedule == "cluster":
+        from detprune.schedule.cluster_prune import cluster_prune
+
+        return cluster_prune(model, ex, spec.target, criterion=criterion, runtime=spec.runtime, ignore=list(spec.ignore),
+                             data=data, **kwargs)
+    how: dict[str, Any] = {"ratio": ratio} if ratio is not None else {"target": spec.target, "runtime": spec.runtime or "torch"}
+    if spec.schedule != "local":
+        how["schedule"] = spec.schedule
+    return detprune.prune(model, ex, criterion=criterion, ignore=list(spec.ignore), round_to=spec.round_to, data=data,
+                          measure=False, **how, **kwargs)
+
+
+def prune(model: nn.Module, criterion: str, spec: PruneSpec, *, img_size: int, ratio: float | None = None,
+          calib: Split | None = None, fallback: tuple[CostTarget, float] | None = None,
+          log: Log = print) -> tuple[nn.Module, Any]:
+    """A pruned deep copy of ``model`` and its :class:`~detprune.api.PruneReport`.
+
+    With ``spec.target`` and ``ratio=None``, :func:`detprune.prune` searches the target itself.
+    ``fallback=(target, goal)`` is for installations without that: ``ratio`` then comes from
+    :func:`detprune.pipeline.target.find_ratio` and is raised in small steps while the result
+    misses ``goal`` (which channels a criterion removes changes the MACs a little).
+    """
+    for _ in range(6):
+        pruned = copy.deepcopy(model)
+        data = None
+        if crit.needs_data(criterion):
+            if calib is None:
+                raise ValueError(f"criterion {criterion!r} is data-driven: give --data for calibration images")
+            data = make_loader(calib, spec.calib_batch)
+        kwargs = crit.criterion_kwargs(criterion, make_adapter(pruned), spec.calib_batches, spec.options)
+        try:
+            report = _call_prune(pruned, criterion, spec, img_size, ratio, data, kwargs)
+        except NotImplementedError as exc:
+            raise UnsupportedError(f"criterion {criterion!r} cannot run on this model: {exc}") from exc
+        if fallback is None or cost_of(pruned, example_input(pruned, img_size), fallback[0].metric) <= fallback[1]:
+            return pruned.eval(), report
+        ratio = min(0.99, (ratio or 0.0) + 0.01)
+        log(f"{criterion}: above the {fallback[0]} goal, retrying at ratio {ratio:.3f}")
+    raise ValueError(f"{criterion}: could not reach target {spec.target}")
+
+
+# ----------------------------------------------------------------------------- evaluate / bench / export
+
+def evaluate(model: nn.Module, split: Split, spec: EvalSpec, progress: bool = True) -> dict[str, Any]:
+    from detprune.detection.evaluate import evaluate as run_eval
+
+    check_classes(model, split.names)
+    m = run_eval(make_adapter(model), make_loader(split, spec.batch), conf_thres=spec.conf, iou_thres=spec.iou,
+                 names=split.names, score_thres=spec.score_thres, progress=progress)
+    return {"map50": m.map50, "map": m.map, "f1": m.f1, "precision": m.precision, "recall": m.recall,
+            "images": m.num_images, "per_class": {c.name: {"ap50": c.ap50, "ap": c.ap} for c in m.per_class}}
+
+
+def cost(model: nn.Module, img_size: int) -> dict[str, int]:
+    from detprune.deploy import count_macs, count_params
+
+    return {"params": count_params(model), "macs": count_macs(model, example_input(model, img_size))}
+
+
+def bench(model: nn.Module, img_size: int, spec: BenchSpec, log: Log = print) -> tuple[dict[str, float | None], dict[str, str]]:
+    """Median batch-1 latency (ms) per runtime; a runtime that fails is ``None`` with its reason."""
+    from detprune.deploy import measure_latency
+
+    latency: dict[str, float | None] = {}
+    errors: dict[str, str] = {}
+    for runtime in spec.runtimes:
+        try:
+            r = measure_latency(model, example_input(model, img_size), runtime=runtime, warmup=spec.warmup, runs=spec.runs)
+            latency[runtime] = r.median_ms
+        except Exception as exc:  # noqa: BLE001 - one runtime failing must not lose the others
+            latency[runtime] = None
+            errors[runtime] = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            log(f"latency on {runtime} failed: {errors[runtime]}")
+    return latency, errors
+
+
+def export(model: nn.Module, img_size: int, spec: ExportSpec, out_dir: Path, stem: str) -> dict[str, str]:
+    """Write ``<stem>.onnx`` and/or the OpenVINO IR ``openvino/<stem>.xml``; paths relative to ``out_dir``'s parent."""
+    from detprune.deploy import export_onnx, export_openvino
+
+    out: dict[str, str] = {}
+    onnx_path = out_dir / f"{stem}.onnx"
+    export_onnx(model, example_input(model, img_size), onnx_path, opset=spec.opset)
+    if "onnx" in spec.formats:
+        out["onnx"] = str(onnx_path.relative_to(out_dir.parent))
+    if "openvino" in spec.formats:
+        xml = export_openvino(onnx_path, out_dir / "openvino")
+        out["openvino"] = str(xml.relative_to(out_dir.parent))
+        if "onnx" not in spec.formats:
+            onnx_path.unlink(missing_ok=True)
+    return out
+

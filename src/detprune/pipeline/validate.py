@@ -1,0 +1,139 @@
+"""Check a recipe's values before any work starts, naming the offending key.
+
+Type errors are caught when the recipe is read (:mod:`detprune.pipeline.recipe`); this module
+checks meaning: ranges, files that must exist, criteria registered at run time, runtimes.
+The CLI turns a key into its flag (``prune.ratio`` -> ``--ratio``) with :func:`flag_for`.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from detprune.pipeline import criteria as crit
+from detprune.pipeline.data import check_data_spec
+from detprune.pipeline.models import check_model_spec
+from detprune.pipeline.recipe import Recipe, RecipeError, TrainSpec
+from detprune.pipeline.target import parse_target
+
+EXPORT_FORMATS = ("onnx", "openvino")
+OPTIMIZERS = ("sgd", "adamw")
+_FLAGS = {"criteria": "--criterion", "options": "--option", "runtimes": "--runtime", "formats": "--format", "img_size": "--img-size",
+          "round_to": "--round-to", "max_images": "--max-images", "num_classes": "--num-classes",
+          "max_groups": "--max-groups", "calib_batches": "--calib-batches", "recipe": "RECIPE"}
+
+
+def flag_for(key: str) -> str:
+    """``prune.ratio`` -> ``--ratio``; ``prune.criteria[1]`` -> ``--criterion``; ``prune.options.tau`` -> ``--option``."""
+    if key.startswith("prune.options"):
+        return "--option"
+    last = re.sub(r"\[\d+\]$", "", key).rsplit(".", 1)[-1]
+    return _FLAGS.get(last, "--" + last.replace("_", "-"))
+
+
+def _check(cond: bool, key: str, message: str) -> None:
+    if not cond:
+        raise RecipeError(key, message)
+
+
+def _train(spec: TrainSpec, key: str, min_epochs: int) -> None:
+    _check(spec.epochs >= min_epochs, f"{key}.epochs", f"must be >= {min_epochs}, got {spec.epochs}")
+    _check(spec.batch >= 1, f"{key}.batch", f"must be >= 1, got {spec.batch}")
+    _check(spec.lr > 0, f"{key}.lr", f"must be > 0, got {spec.lr}")
+    _check(spec.optimizer in OPTIMIZERS, f"{key}.optimizer", f"must be one of {', '.join(OPTIMIZERS)}, got {spec.optimizer!r}")
+    _check(0 <= spec.mosaic <= 1, f"{key}.mosaic", f"must be in [0, 1], got {spec.mosaic}")
+    _check(spec.warmup_epochs >= 0, f"{key}.warmup_epochs", "must be >= 0")
+    _check(spec.max_images is None or spec.max_images >= 1, f"{key}.max_images", "must be >= 1")
+
+
+def validate(r: Recipe) -> None:
+    """Raise :class:`RecipeError` on the first wrong value."""
+    try:
+        check_model_spec(r.model)
+    except (ValueError, FileNotFoundError) as exc:
+        raise RecipeError("model", str(exc)) from exc
+    if r.data is not None:
+        try:
+            check_data_spec(r.data)
+        except (ValueError, FileNotFoundError) as exc:
+            raise RecipeError("data", str(exc)) from exc
+    needs_data = [s for s in ("train", "finetune", "eval", "analyze") if getattr(r, s) is not None
+                  and not (s == "finetune" and r.finetune.epochs == 0)]
+    _check(r.data is not None or not needs_data, "data", f"is required by the {', '.join(needs_data)} stage(s)")
+    _check(r.img_size >= 32 and r.img_size % 32 == 0, "img_size", f"must be a multiple of 32 (>= 32), got {r.img_size}")
+    _check(r.threads == "auto" or (isinstance(r.threads, int) and r.threads >= 1), "threads",
+           f"must be 'auto' or >= 1, got {r.threads!r}")
+    _check(r.workers >= 0, "workers", "must be >= 0")
+    _check(r.num_classes is None or r.num_classes >= 1, "num_classes", "must be >= 1")
+    if r.train is not None:
+        _train(r.train, "train", 1)
+    if r.finetune is not None:
+        _train(r.finetune, "finetune", 0)
+    if r.prune is not None:
+        p = r.prune
+        _check(bool(p.criteria), "prune.criteria", "name at least one criterion")
+        if not p.skip_unavailable:
+            for i, name in enumerate(p.criteria):
+                try:
+                    crit.check_criterion(name)
+                except ValueError as exc:
+                    raise RecipeError(f"prune.criteria[{i}]", str(exc)) from exc
+        else:
+            _check(any(n in crit.available() for n in p.criteria), "prune.criteria",
+                   f"none of {p.criteria} is registered; available: {', '.join(crit.available())}")
+        for name in (n for n in p.criteria if n in crit.available()):
+            accepted = crit.accepted_kwargs(name)
+            for key in p.options:
+                _check(accepted is None or key in accepted, f"prune.options.{key}",
+                       f"criterion {name!r} takes no option {key!r}; it takes: {', '.join(sorted(accepted or ())) or 'none'}")
+        _check((p.ratio is None) != (p.target is None), "prune.ratio", "give exactly one of ratio or target")
+        if p.ratio is not None:
+            _check(0 <= p.ratio < 1, "prune.ratio", f"must be in [0, 1), got {p.ratio:g}")
+        if p.target is not None:
+            try:
+                parse_target(p.target)
+            except ValueError as exc:
+                raise RecipeError("prune.target", str(exc)) from exc
+        from detprune.pipeline.steps import SCHEDULES
+
+        _check(p.schedule in SCHEDULES, "prune.schedule", f"must be one of {', '.join(SCHEDULES)}, got {p.schedule!r}")
+        _check(p.schedule != "cluster" or p.target is not None, "prune.target",
+               "cluster pruning needs a target (e.g. latency=0.7 or macs=0.5)")
+        if p.runtime is not None:
+            from detprune.deploy import RUNTIMES
+
+            _check(p.runtime in RUNTIMES, "prune.runtime", f"unknown runtime {p.runtime!r}; choose from {', '.join(RUNTIMES)}")
+        _check(p.round_to is None or p.round_to >= 1, "prune.round_to", f"must be >= 1, got {p.round_to}")
+        _check(p.calib_batches >= 1 and p.calib_batch >= 1, "prune.calib_batches", "must be >= 1")
+        data_driven = [n for n in p.criteria if n in crit.available() and crit.needs_data(n)]
+        _check(r.data is not None or not data_driven, "data", f"criterion {', '.join(data_driven)} needs calibration data")
+    if r.eval is not None:
+        e = r.eval
+        _check(e.batch >= 1, "eval.batch", "must be >= 1")
+        _check(e.max_images is None or e.max_images >= 1, "eval.max_images", "must be >= 1")
+        for k in ("conf", "iou", "score_thres"):
+            _check(0 <= getattr(e, k) <= 1, f"eval.{k}", f"must be in [0, 1], got {getattr(e, k)}")
+    if r.bench is not None:
+        from detprune.deploy import RUNTIMES
+
+        for i, rt in enumerate(r.bench.runtimes):
+            _check(rt in RUNTIMES, f"bench.runtimes[{i}]", f"unknown runtime {rt!r}; choose from {', '.join(RUNTIMES)}")
+        _check(r.bench.runs >= 1 and r.bench.warmup >= 0, "bench.runs", "need runs >= 1 and warmup >= 0")
+    if r.export is not None:
+        _check(bool(r.export.formats), "export.formats", "name at least one format")
+        for i, fmt in enumerate(r.export.formats):
+            _check(fmt in EXPORT_FORMATS, f"export.formats[{i}]", f"unknown format {fmt!r}; choose from {', '.join(EXPORT_FORMATS)}")
+    if r.analyze is not None:
+        a = r.analyze
+        try:
+            crit.check_criterion(a.criterion)
+        except ValueError as exc:
+            raise RecipeError("analyze.criterion", str(exc)) from exc
+        _check(bool(a.ratios), "analyze.ratios", "give at least one ratio")
+        for i, x in enumerate(a.ratios):
+            _check(0 < x < 1, f"analyze.ratios[{i}]", f"must be in (0, 1), got {x:g}")
+        _check(a.max_groups >= 0, "analyze.max_groups", "must be >= 0")
+        _check(a.max_images >= 1, "analyze.max_images", "must be >= 1")
+    _check(r.report.samples >= 0, "report.samples", "must be >= 0")
+    if r.report.staircase is not None:
+        _check(Path(r.report.staircase).is_file(), "report.staircase", f"{r.report.staircase} does not exist")

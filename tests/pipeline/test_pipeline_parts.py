@@ -1,0 +1,83 @@
+"""Pipeline helpers: cost targets, criterion keyword routing, threads, models and adapters."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from detprune.criteria import CRITERIA
+from detprune.deploy import count_macs
+from detprune.pipeline import criteria as crit
+from detprune.pipeline.models import check_model_spec, example_input, load_model, make_adapter, model_kind
+from detprune.pipeline.target import CostTarget, find_ratio
+from detprune.pipeline.threads import resolve_threads
+
+
+@pytest.mark.parametrize("text, metric, value, relative", [
+    ("macs=0.5", "macs", 0.5, True), ("params=2.5M", "params", 2.5e6, False), ("macs=1.2G", "macs", 1.2e9, False),
+    (" macs = 0.25 ", "macs", 0.25, True), ("params=300000", "params", 3e5, False)])
+def test_cost_target_parse(text: str, metric: str, value: float, relative: bool) -> None:
+    t = CostTarget.parse(text)
+    assert (t.metric, t.value, t.relative) == (metric, pytest.approx(value), relative)
+
+
+@pytest.mark.parametrize("text", ["flops=0.5", "macs=", "macs=0", "macs=1", "macs=half"])
+def test_cost_target_rejects(text: str) -> None:
+    with pytest.raises(ValueError):
+        CostTarget.parse(text)
+
+
+def test_find_ratio_is_the_smallest_that_meets_the_goal() -> None:
+    model = load_model("yolov3-tiny", num_classes=3)
+    x = torch.rand(1, 3, 64, 64)
+    ratio, after, before = find_ratio(model, x, CostTarget.parse("macs=0.6"), steps=5)
+    assert before == count_macs(model, x) and after <= 0.6 * before
+    assert 0.2 < ratio < 0.5
+    with pytest.raises(ValueError, match="out of reach"):
+        find_ratio(model, x, CostTarget.parse("macs=0.001"), steps=1)
+
+
+def test_criterion_kwargs_only_offers_what_a_criterion_takes() -> None:
+    adapter = object()
+    assert crit.criterion_kwargs("l1", adapter, 3, {}) == {}
+    assert crit.criterion_kwargs("random", adapter, 3, {"seed": 4}) == {"seed": 4}
+    data_driven = [n for n in sorted(CRITERIA) if crit.needs_data(n)]
+    if not data_driven:
+        pytest.skip("no data-driven criterion registered")
+    kw = crit.criterion_kwargs(data_driven[0], adapter, 3, {})
+    assert kw["max_batches"] == 3 and kw["adapter"] is adapter
+
+
+def test_threads() -> None:
+    assert 1 <= resolve_threads("auto") <= (__import__("os").cpu_count() or 1)
+    assert resolve_threads(3) == 3
+    with pytest.raises(ValueError):
+        resolve_threads(0)
+
+
+def test_adapter_factory_builtin_and_torchvision() -> None:
+    from detprune.detection.adapters import TorchvisionAdapter
+    from detprune.detection.models import BuiltinAdapter
+
+    m = load_model("yolov8n", names=["a", "b"])
+    assert isinstance(make_adapter(m), BuiltinAdapter) and m.names == ["a", "b"] and m.num_classes == 2
+    tv = load_model("torchvision:ssdlite320_mobilenet_v3_large", num_classes=3)
+    assert model_kind(tv) == "torchvision" and isinstance(make_adapter(tv), TorchvisionAdapter)
+    assert isinstance(example_input(tv, 64), list)
+
+
+def test_ultralytics_eval_adapter_predicts() -> None:
+    pytest.importorskip("ultralytics")
+    m = load_model("ultralytics:yolov8n.yaml", num_classes=3, names=["a", "b", "c"])
+    adapter = make_adapter(m)
+    assert adapter.num_classes == 3 and m.names == {0: "a", 1: "b", 2: "c"}
+    preds = adapter.predict(torch.rand(2, 3, 64, 80), conf_thres=0.0, max_det=5)
+    assert len(preds) == 2 and preds[0]["boxes"].shape == (5, 4) and int(preds[0]["labels"].max()) < 3
+    assert float(preds[0]["boxes"][:, 2].max()) <= 80 and float(preds[0]["boxes"][:, 3].max()) <= 64
+
+
+@pytest.mark.parametrize("spec, words", [("nope", "unknown model"), ("x.safetensors", "does not exist"),
+                                         ("weird:thing", "unknown model source")])
+def test_check_model_spec(spec: str, words: str) -> None:
+    with pytest.raises((ValueError, FileNotFoundError), match=words):
+        check_model_spec(spec)
