@@ -55,8 +55,8 @@ KEY = ("dataset", "model", "width", "img_size")
 COLUMNS = [
     "dataset", "model", "width", "depth", "img_size", "epochs", "epochs_done", "batch", "lr", "best_epoch",
     "val_map50", "test_map50", "test_map", "test_f1", "test_precision", "test_recall", "test_ap50_per_class",
-    "params_m", "macs_g", "latency_ms", "latency_threads", "s_per_epoch", "train_min", "checkpoint",
-    "command", "date",
+    "params_m", "macs_g", "latency_ms", "latency_threads", "load", "s_per_epoch", "train_min", "checkpoint",
+    "command", "note", "date",
 ]
 
 
@@ -91,6 +91,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--results-dir", type=Path, default=None, help=f"default {RESULTS} ({'/tmp/...'} with --quick)")
     ap.add_argument("--resume", action="store_true", help="continue the run in <out dir>/runs/<name>")
     ap.add_argument("--eval-only", action="store_true", help="skip training: score the run's best.pt")
+    ap.add_argument("--note", default="", help="free text shown under the results table")
     ap.add_argument("--progress", action="store_true", help="per-iteration progress bars")
     ap.add_argument("--quick", action="store_true",
                     help="tiny pipeline check: 16 train / 8 val / 8 test images, 2 epochs, 256 px, results in /tmp")
@@ -218,8 +219,9 @@ def main(argv: list[str] | None = None) -> None:
               flush=True)
         return {"map50": m.map50, "map": m.map, "f1": m.f1}
 
-    warmup = args.warmup_epochs if args.warmup_epochs is not None else max(3.0, 100 / iters)
-    warmup = min(warmup, 0.3 * args.epochs)
+    warmup = args.warmup_epochs
+    if warmup is None:  # Ultralytics: max(3 epochs, 100 iterations), here at most 30% of a short run
+        warmup = min(max(3.0, 100 / iters), 0.3 * args.epochs)
     cfg = TrainConfig(
         lr=args.lr,
         weight_decay=args.weight_decay if args.weight_decay is not None else 5e-4 * args.batch / 64,
@@ -231,14 +233,13 @@ def main(argv: list[str] | None = None) -> None:
         device="cpu",
         progress=args.progress,
     )
-    t_train = time.perf_counter()
     if not args.eval_only:
         result = fit(adapter, epoch_loader, args.epochs, val_fn, cfg=cfg, run_dir=run_dir, resume=args.resume)
         history, best_epoch = result.history, result.best_epoch
     else:
         ckpt = load_checkpoint(run_dir / "last.pt")
         history, best_epoch = ckpt["history"], ckpt["best_epoch"]
-    train_min = (time.perf_counter() - t_train) / 60
+    train_min = sum(h["seconds"] for h in history) / 60  # all epochs, across resumes, validation included
 
     best_path = run_dir / "best.pt"
     model = build_model(args.model, num_classes=len(names), width=args.width, depth=args.depth, names=names)
@@ -251,6 +252,7 @@ def main(argv: list[str] | None = None) -> None:
     m = evaluate(adapter, test_loader, progress=False, names=names, score_thres=0.25)
     x = torch.zeros(1, 3, args.img_size, args.img_size)
     lat = measure_latency(model, x, runtime="torch", warmup=10, runs=50, threads=args.threads)
+    load = os.getloadavg()[0]  # the latency of a shared machine is only meaningful next to its load
     plain = [h["seconds"] for h in history if "map50" not in h] or [h["seconds"] for h in history]
     val_map50 = max((h["map50"] for h in history if "map50" in h), default=float("nan"))
     row = {
@@ -261,9 +263,9 @@ def main(argv: list[str] | None = None) -> None:
         "test_precision": round(m.precision, 4), "test_recall": round(m.recall, 4),
         "test_ap50_per_class": " ".join(f"{c.name}={c.ap50:.3f}" for c in m.per_class),
         "params_m": round(count_params(model) / 1e6, 3), "macs_g": round(count_macs(model, x) / 1e9, 3),
-        "latency_ms": round(lat.median_ms, 1), "latency_threads": lat.threads,
+        "latency_ms": round(lat.median_ms, 1), "latency_threads": lat.threads, "load": round(load, 1),
         "s_per_epoch": round(statistics.median(plain), 1), "train_min": round(train_min, 1),
-        "checkpoint": str(out).replace(str(Path.home()), "~"), "command": cmd,
+        "checkpoint": str(out).replace(str(Path.home()), "~"), "command": cmd, "note": args.note,
         "date": dt.datetime.now().strftime("%Y-%m-%d %H:%M"),
     }
     curve = [{"run": name, "epoch": h["epoch"], "loss": round(h.get("loss", float("nan")), 4),
@@ -309,7 +311,8 @@ def write_markdown(path: Path, rows: list[dict], curves: list[dict]) -> None:
         "",
         "Best EMA weights by val mAP50, scored on `test`. mAP: COCO-style (faster-coco-eval); F1/P/R at IoU 0.5, "
         "score 0.25. MACs: batch 1 at the training size. Latency: torch eager, batch 1, median of 50 runs "
-        "(threads column) on a shared 2-core machine, so it is noisy. s/epoch: median wall time of a "
+        "(threads, and the 1-min load average of the 2-core machine while measuring: other jobs shared it, so "
+        "latency is inflated, roughly by load/2; compare models only at similar load). s/epoch: median wall time of a "
         "training epoch without validation, measured while other jobs shared the CPU.",
         "",
         "| dataset | model | width | img | epochs (done) | best ep | val mAP50 | test mAP50 | test mAP50-95 "
@@ -322,12 +325,16 @@ def write_markdown(path: Path, rows: list[dict], curves: list[dict]) -> None:
             f"({r['epochs_done']}) | {r['best_epoch']} | {float(r['val_map50']):.3f} | **{float(r['test_map50']):.3f}** "
             f"| {float(r['test_map']):.3f} | {float(r['test_f1']):.3f} | {float(r['test_precision']):.3f} "
             f"| {float(r['test_recall']):.3f} | {float(r['params_m']):.2f} | {float(r['macs_g']):.2f} "
-            f"| {float(r['latency_ms']):.1f} ({r['latency_threads']} thr) | {float(r['s_per_epoch']):.0f} "
+            f"| {float(r['latency_ms']):.1f} ({r['latency_threads']} thr, load {r.get('load') or '?'}) | {float(r['s_per_epoch']):.0f} "
             f"| {float(r['train_min']):.0f} |"
         )
     lines += ["", "Test AP50 per class:", ""]
     lines += [f"- {r['dataset']} {r['model']} w{float(r['width']):g} {r['img_size']}: {r['test_ap50_per_class']}"
               for r in rows]
+    notes = [r for r in rows if r.get("note")]
+    if notes:
+        lines += ["", "Notes:", ""]
+        lines += [f"- {r['dataset']} {r['model']} {r['img_size']}: {r['note']}" for r in notes]
     lines += ["", "Checkpoints (`detprune.load(path)`):", ""]
     lines += [f"- `{r['checkpoint']}`" for r in rows]
     lines += ["", "## Learning curves (val mAP50 of the EMA weights per evaluation)", ""]
