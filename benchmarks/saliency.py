@@ -8,7 +8,7 @@
 2. Train the narrow VGG16 encoder-decoder (``--width``) from scratch: AdamW, warm-up + cosine, EMA;
    the best validation S-measure picks the weights. Reused from the cache on later runs
    (``--retrain`` to train again).
-3. For each criterion (wrg, hrank, l1, random): prune a copy to ``--fraction`` fewer parameters
+3. For each criterion (wrg, hrank, l1, random; ``--criteria`` adds e.g. taylor): prune a copy to ``--fraction`` fewer parameters
    (``prune_to_param_fraction``: the local ratio found by bisection), calibration = the first
    ``--calib-batches`` training batches; score it on test right away, then fine-tune every pruned
    model with the same recipe and data order (``--finetune-epochs``) and score it on test.
@@ -36,6 +36,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see benchmarks/baselines.
 import torch  # noqa: E402
 
 from detprune.api import count_params  # noqa: E402
+from detprune.criteria import CRITERIA as CRITERIA_REGISTRY  # noqa: E402
 from detprune.deploy import count_macs, measure_latency  # noqa: E402
 from detprune.detection.train import seed_everything  # noqa: E402
 from detprune.io import load, save  # noqa: E402
@@ -194,7 +195,7 @@ def report(args: argparse.Namespace, argv: list[str], base: dict, base_info: dic
     ]
     if "wrg" in pruned:
         verdict = []
-        for other in ("l1", "random", "hrank"):
+        for other in ("l1", "random", "hrank", "taylor"):
             if other in pruned:
                 verdict.append(f"wrg better than {other} on {wins(pruned, 'wrg', other)}/6 metrics after "
                                f"fine-tuning ({wins(raw, 'wrg', other)}/6 before)")
@@ -227,8 +228,8 @@ def main(argv: list[str] | None = None) -> None:
     for crit in args.criteria.split(","):
         m = copy.deepcopy(model)
         kwargs: dict = {"data": calib, "max_batches": args.calib_batches, "progress": False} \
-            if crit in ("wrg", "hrank") else {}
-        if crit == "wrg":
+            if CRITERIA_REGISTRY[crit].needs_data else {}
+        if crit in ("wrg", "taylor"):
             kwargs["loss_fn"] = saliency_loss_fn
         if crit == "random":
             kwargs["seed"] = args.seed

@@ -137,3 +137,11 @@ def test_synthetic_cache(tmp_path):
     assert len(ds) == 8 and ds.report.num_errors == 0
     with pytest.raises(ValueError):
         synthetic_saliency(8, "holdout", cache_dir=tmp_path)
+
+
+def test_resolve_synthetic_spec(tmp_path, monkeypatch):
+    monkeypatch.setenv("DETPRUNE_CACHE", str(tmp_path))
+    loader = resolve_loader("synthetic:8", "val", size=24, batch_size=4)
+    images, targets = next(iter(loader))
+    assert images.shape == (4, 3, 24, 24) and len(targets) == 4
+    assert (tmp_path / "saliency").is_dir()

@@ -204,3 +204,13 @@ def test_pysodmetrics_reference():
     got = ev.result().as_dict()
     for key, value in REFERENCE.items():
         assert got[key] == pytest.approx(value, abs=1e-9), key
+
+
+def test_s_measure_guards_where_pysodmetrics_gives_nan():
+    # a one-pixel object on the last column: the centroid split leaves empty right quadrants and the
+    # object's std has one sample; PySODMetrics returns NaN here, we return a finite score
+    gt = np.zeros((6, 6), bool)
+    gt[2, 5] = True
+    pred = np.arange(36, dtype=float).reshape(6, 6) / 35
+    value = s_measure(pred, gt)
+    assert math.isfinite(value) and 0 <= value <= 1

@@ -82,7 +82,7 @@ def _read_mask(path: Path) -> np.ndarray:
     with Image.open(path) as im:
         if im.mode in ("I", "I;16", "I;16B", "F"):  # 16-bit / float masks: rescale to 8 bits
             arr = np.asarray(im, dtype=np.float64)
-            top = 65535.0 if arr.max() > 255 else 255.0
+            top = 65535.0 if arr.max() > 255 else 1.0 if im.mode == "F" and arr.max() <= 1 else 255.0
             return np.clip(arr / top * 255 + 0.5, 0, 255).astype(np.uint8)
         return np.asarray(im.convert("L"))
 

@@ -23,6 +23,9 @@ predicted-background pixels; all-salient gt -> S = mean(pred), E counts predicte
 pixels. Two guards where PySODMetrics returns NaN: S-measure's std of a 1-pixel region is 0
 (not NaN) and an empty quadrant (centroid on the last row/column) contributes nothing (its
 weight is 0). Dataset values are per-image means (max F / max E: max of the mean curve).
+
+Checked once against PySODMetrics 1.6.2 with SciPy's EDT on several hundred random map pairs
+(all eight numbers identical to 1e-15, EDT tie-breaking included); one such pair is a test.
 """
 
 from __future__ import annotations
