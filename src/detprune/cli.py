@@ -11,10 +11,13 @@ from __future__ import annotations
 import contextlib
 import traceback
 from pathlib import Path
-from typing import Annotated, Iterator, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, Iterator, NoReturn
 
 import typer
 from rich.console import Console
+
+if TYPE_CHECKING:  # the pipeline imports torch: keep `detprune --help` fast
+    from detprune.pipeline.recipe import BenchSpec, Recipe
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   rich_markup_mode=None, help="Structured channel pruning for object detectors.")
@@ -77,8 +80,22 @@ def _threads(value: str) -> int | str:
 
 @contextlib.contextmanager
 def _errors(flags: bool = True, run_dir: Path | None = None) -> Iterator[None]:
-    """Expected failures -> one line (recipe keys as CLI flags when ``flags``); anything else -> one
-    line too, with the traceback written to the run's log."""
+    """Any failure -> one line and exit 2 (130 on Ctrl-C); recipe keys become CLI flags when ``flags``.
+    Inside a run, the traceback goes to the run's ``logs/run.log`` instead of the terminal."""
+    try:
+        yield
+    except typer.Exit:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - the CLI never shows a traceback
+        if run_dir is not None:
+            log = run_dir / "logs" / "run.log"
+            log.parent.mkdir(parents=True, exist_ok=True)
+            with log.open("a") as f:
+                f.write(traceback.format_exc())
+        _fail_for(exc, flags, run_dir)
+
+
+def _fail_for(exc: BaseException, flags: bool, run_dir: Path | None) -> NoReturn:
     from detprune.detection.data import DataError
     from detprune.io import CheckpointError
     from detprune.pipeline.models import UnsupportedError
@@ -86,31 +103,21 @@ def _errors(flags: bool = True, run_dir: Path | None = None) -> Iterator[None]:
     from detprune.pipeline.validate import flag_for
     from detprune.report.staircase import StaircaseError
 
-    try:
-        yield
-    except typer.Exit:
-        raise
-    except RecipeError as exc:
-        fail(f"{flag_for(exc.key) if flags else exc.key}: {str(exc).split(': ', 1)[1]}")
-    except UnsupportedError as exc:
-        fail(f"not supported yet: {exc}")
-    except (DataError, CheckpointError, StaircaseError, ValueError, FileNotFoundError, ImportError, KeyError) as exc:
-        fail(str(exc).strip("'\"").splitlines()[0] if str(exc) else type(exc).__name__)
-    except KeyboardInterrupt:
+    text = str(exc).strip("'\"").splitlines()[0] if str(exc).strip() else ""
+    if isinstance(exc, KeyboardInterrupt):
         console.print("interrupted")
         raise typer.Exit(130)
-    except Exception as exc:  # noqa: BLE001 - the CLI never shows a traceback
-        where = ""
-        if run_dir is not None:
-            log = run_dir / "logs" / "run.log"
-            log.parent.mkdir(parents=True, exist_ok=True)
-            with log.open("a") as f:
-                f.write(traceback.format_exc())
-            where = f" (traceback in {log})"
-        fail(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}{where}")
+    if isinstance(exc, RecipeError):
+        fail(f"{flag_for(exc.key) if flags else exc.key}: {str(exc).split(': ', 1)[1]}")
+    if isinstance(exc, UnsupportedError):
+        fail(f"not supported yet: {text}")
+    if isinstance(exc, (DataError, CheckpointError, StaircaseError, ValueError, FileNotFoundError, ImportError, KeyError)):
+        fail(text or type(exc).__name__)
+    where = f" (traceback in {run_dir / 'logs' / 'run.log'})" if run_dir is not None else ""
+    fail(f"{type(exc).__name__}: {text}{where}")
 
 
-def _execute(recipe: object, project: str | None = None, name: str | None = None, flags: bool = True) -> dict:
+def _execute(recipe: Recipe, project: str | None = None, name: str | None = None, flags: bool = True) -> dict:
     """Validate, create the run folder, run, print the comparison and where the report is."""
     from detprune.pipeline.runner import run_recipe
     from detprune.pipeline.runs import new_run_dir
@@ -130,7 +137,7 @@ def _execute(recipe: object, project: str | None = None, name: str | None = None
     return metrics
 
 
-def _recipe(**kwargs: object) -> object:
+def _recipe(**kwargs: Any) -> Recipe:
     from detprune.pipeline.recipe import Recipe
 
     return Recipe(**kwargs)
@@ -143,13 +150,14 @@ def _recipe(**kwargs: object) -> object:
 def demo(quick: Annotated[bool, typer.Option("--quick", help="tiny sizes for tests (< 1 min); numbers are not meaningful")] = False,
          criterion: Annotated[list[str] | None, typer.Option("--criterion", metavar="NAME", help="criteria to compare (default: attribution, coupling, l1)")] = None,
          target: Annotated[str, typer.Option("--target", help="common cost target, e.g. macs=0.5")] = "macs=0.5",
-         epochs: Annotated[int | None, typer.Option("--epochs", help="fine-tune epochs per pruned model (default 1)")] = None,
+         epochs: Annotated[int | None, typer.Option("--epochs", help="fine-tune epochs per pruned model (default 2; 1 with --quick)")] = None,
          runtime: RuntimeOpt = None, threads: ThreadsOpt = "auto", project: ProjectOpt = "runs", name: NameOpt = None) -> None:
     """Prune the shipped baseline with several criteria to the same MACs target, fine-tune, compare.
 
     Builds synthetic data, loads the baseline shipped with detprune, prunes it with attribution,
     coupling and l1 (criteria not registered yet are skipped and named), fine-tunes each briefly,
-    evaluates, prints the table and writes runs/demo/<name>/report.html. About 3-4 min on 2 CPU cores.
+    evaluates, prints the table and writes runs/demo/<name>/report.html. About 2 min of CPU time
+    (1.5-3 min wall on a 2-core machine, more when other jobs share it).
 
     Examples:
 
@@ -231,7 +239,7 @@ def prune(model: ModelOpt, data: OptDataOpt = None,
                      eval=EvalSpec(max_images=eval_images) if data else None, bench=_bench(runtime)), project, name)
 
 
-def _bench(runtime: list[str] | None, runs: int = 30, warmup: int = 5) -> object:
+def _bench(runtime: list[str] | None, runs: int = 30, warmup: int = 5) -> BenchSpec:
     from detprune.pipeline.recipe import BenchSpec
 
     return BenchSpec(runtimes=_split(runtime) or ["torch"], runs=runs, warmup=warmup)

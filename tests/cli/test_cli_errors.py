@@ -75,3 +75,18 @@ def test_data_class_mismatch_is_one_line(tmp_path: Path) -> None:
 def test_every_command_has_help_with_examples(command: str) -> None:
     result = runner.invoke(app, [command, "--help"])
     assert result.exit_code == 0 and "Examples:" in result.output and f"detprune {command}" in result.output
+
+
+def test_unexpected_failure_is_one_line_with_traceback_in_the_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import detprune.pipeline.runner as runner_module
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("boom\nsecond line")
+
+    monkeypatch.setattr(runner_module, "run_recipe", boom)
+    result = runner.invoke(app, ["bench", "-m", "yolov8n", "--project", str(tmp_path), "--name", "x"] + FAST)
+    assert result.exit_code == 2
+    out = result.output.strip()
+    assert len(out.splitlines()) == 1 and out.startswith("error: RuntimeError: boom (traceback in ")
+    log = (tmp_path / "bench" / "x" / "logs" / "run.log").read_text()
+    assert "Traceback" in log and "second line" in log

@@ -32,7 +32,7 @@ def demo_recipe(quick: bool = False, criteria: list[str] | None = None, target: 
     return Recipe(
         command="demo", model=DEMO_SPEC, data="synthetic:300", img_size=BASELINE_IMG_SIZE, threads=threads,
         prune=PruneSpec(criteria=criteria, target=target, calib_batches=4, calib_batch=8, skip_unavailable=True),
-        finetune=FinetuneSpec(epochs=1 if epochs is None else epochs, batch=16, lr=0.001, optimizer="adamw",
+        finetune=FinetuneSpec(epochs=2 if epochs is None else epochs, batch=16, lr=0.003, optimizer="adamw",
                               warmup_epochs=0.1),
         eval=EvalSpec(max_images=75, batch=16), bench=BenchSpec(runtimes=runtimes or ["torch"], runs=30, warmup=5),
         report=ReportSpec(samples=4, title=f"detprune demo: {', '.join(criteria)} at {target} on synthetic scenes"))
