@@ -27,19 +27,37 @@ MODEL_HELP = ("yolov3-tiny | yolov8n | ultralytics:yolov8n.yaml | torchvision:fa
               "path/to/model.safetensors | demo-baseline")
 ModelOpt = Annotated[str, typer.Option("--model", "-m", help=MODEL_HELP)]
 DataOpt = Annotated[str, typer.Option("--data", "-d", help="data.yaml | COCO .json | VOC root | synthetic[:N]")]
-OptDataOpt = Annotated[str | None, typer.Option("--data", "-d", help="data.yaml | COCO .json | VOC root | synthetic[:N]")]
+OptDataOpt = Annotated[str | None, typer.Option("--data", "-d", help=DataOpt.__metadata__[0].help)]
 SizeOpt = Annotated[int, typer.Option("--size", help="example input size (square) used to trace the model")]
 ImgOpt = Annotated[int, typer.Option("--img-size", help="square input size (multiple of 32)")]
 ClassesOpt = Annotated[int, typer.Option("--num-classes", help="classes of a freshly built model")]
-NcOpt = Annotated[int | None, typer.Option("--num-classes", help="classes of a freshly built model (default: the data's)")]
+NcOpt = Annotated[int | None, typer.Option("--num-classes", help="classes of a fresh model (default: the data's)")]
 ProjectOpt = Annotated[str, typer.Option("--project", help="parent folder of run folders")]
-NameOpt = Annotated[str | None, typer.Option("--name", help="run folder name (default: a timestamp; -2, -3.. if taken)")]
+NameOpt = Annotated[str | None, typer.Option("--name", help="run folder name (default: a timestamp; name2.. if taken)")]
 ThreadsOpt = Annotated[str, typer.Option("--threads", help="torch threads: auto (idle cores) or a number")]
 EpochsOpt = Annotated[int, typer.Option("--epochs", help="training epochs")]
 LrOpt = Annotated[float | None, typer.Option("--lr", help="learning rate (default: 0.01 train, 0.002 fine-tune)")]
 BatchOpt = Annotated[int, typer.Option("--batch", help="batch size")]
 EvalImgOpt = Annotated[int | None, typer.Option("--eval-images", help="evaluate on the first N validation images")]
-RuntimeOpt = Annotated[list[str] | None, typer.Option("--runtime", metavar="RUNTIME", help="torch | onnxruntime | openvino (repeat or comma-separate)")]
+RuntimeOpt = Annotated[list[str] | None, typer.Option("--runtime", metavar="RUNTIME",
+                                                      help="torch | onnxruntime | openvino (repeat or comma-separate)")]
+MaxImagesOpt = Annotated[int | None, typer.Option("--max-images", help="use the first N images only")]
+OptimizerOpt = Annotated[str, typer.Option("--optimizer", help="sgd | adamw")]
+CriteriaOpt = Annotated[list[str] | None, typer.Option("--criterion", "-c", metavar="NAME",
+                                                       help="criterion (repeat or comma-separate to compare)")]
+RatioOpt = Annotated[float | None, typer.Option("--ratio", help="fraction of each group's channels removed, in [0, 1)")]
+TargetOpt = Annotated[str | None, typer.Option("--target", help="cost target instead of a ratio: macs=0.5, "
+                                               "params=2.5M, latency=0.7@onnxruntime")]
+ScheduleOpt = Annotated[str, typer.Option("--schedule", help="local (same ratio per group) | global (one ranking) | "
+                                          "cluster (latency staircases; needs --target)")]
+RoundOpt = Annotated[int | None, typer.Option("--round-to", help="keep channel counts multiples of this")]
+IgnoreOpt = Annotated[list[str] | None, typer.Option("--ignore", metavar="MODULE",
+                                                     help="module path to leave unpruned (repeatable)")]
+CalibOpt = Annotated[int, typer.Option("--calib-batches", help="calibration batches for data-driven criteria")]
+OptionOpt = Annotated[list[str] | None, typer.Option("--option", "-o", metavar="KEY=VALUE",
+                                                     help="criterion option, e.g. tau=0.05 (repeatable)")]
+FormatOpt = Annotated[list[str] | None, typer.Option("--format", "-f", metavar="FORMAT",
+                                                     help="onnx | openvino (repeat or comma-separate)")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="random seed")]
 
 
@@ -109,9 +127,9 @@ def _fail_for(exc: BaseException, flags: bool, run_dir: Path | None) -> NoReturn
         raise typer.Exit(130)
     if isinstance(exc, RecipeError):
         fail(f"{flag_for(exc.key) if flags else exc.key}: {str(exc).split(': ', 1)[1]}")
-    if isinstance(exc, UnsupportedError):
-        fail(f"not supported yet: {text}")
-    if isinstance(exc, (DataError, CheckpointError, StaircaseError, ValueError, FileNotFoundError, ImportError, KeyError)):
+    expected = (UnsupportedError, DataError, CheckpointError, StaircaseError, ValueError, FileNotFoundError,
+                ImportError, KeyError)
+    if isinstance(exc, expected):
         fail(text or type(exc).__name__)
     where = f" (traceback in {run_dir / 'logs' / 'run.log'})" if run_dir is not None else ""
     fail(f"{type(exc).__name__}: {text}{where}")
@@ -147,11 +165,13 @@ def _recipe(**kwargs: Any) -> Recipe:
 
 
 @app.command()
-def demo(quick: Annotated[bool, typer.Option("--quick", help="tiny sizes for tests (< 1 min); numbers are not meaningful")] = False,
-         criterion: Annotated[list[str] | None, typer.Option("--criterion", metavar="NAME", help="criteria to compare (default: attribution, coupling, l1)")] = None,
+def demo(quick: Annotated[bool, typer.Option("--quick", help="tiny sizes for tests; numbers mean nothing")] = False,
+         criterion: Annotated[list[str] | None, typer.Option("--criterion", metavar="NAME",
+                                                             help="default: attribution, coupling, l1")] = None,
          target: Annotated[str, typer.Option("--target", help="common cost target, e.g. macs=0.5")] = "macs=0.5",
-         epochs: Annotated[int | None, typer.Option("--epochs", help="fine-tune epochs per pruned model (default 2; 1 with --quick)")] = None,
-         runtime: RuntimeOpt = None, threads: ThreadsOpt = "auto", project: ProjectOpt = "runs", name: NameOpt = None) -> None:
+         epochs: Annotated[int | None, typer.Option("--epochs", help="fine-tune epochs (default 2, quick 1)")] = None,
+         runtime: RuntimeOpt = None, threads: ThreadsOpt = "auto", project: ProjectOpt = "runs",
+         name: NameOpt = None) -> None:
     """Prune the shipped baseline with several criteria to the same MACs target, fine-tune, compare.
 
     Builds synthetic data, loads the baseline shipped with detprune, prunes it with attribution,
@@ -174,9 +194,9 @@ def demo(quick: Annotated[bool, typer.Option("--quick", help="tiny sizes for tes
 
 @app.command()
 def train(model: ModelOpt, data: DataOpt, epochs: EpochsOpt = 10, batch: BatchOpt = 16, lr: LrOpt = None,
-          optimizer: Annotated[str, typer.Option("--optimizer", help="sgd | adamw")] = "sgd",
+          optimizer: OptimizerOpt = "sgd",
           mosaic: Annotated[float, typer.Option("--mosaic", help="mosaic probability")] = 0.0,
-          max_images: Annotated[int | None, typer.Option("--max-images", help="train on the first N images")] = None,
+          max_images: MaxImagesOpt = None,
           eval_images: EvalImgOpt = None, img_size: ImgOpt = 320, num_classes: NcOpt = None, seed: SeedOpt = 0,
           threads: ThreadsOpt = "auto", project: ProjectOpt = "runs", name: NameOpt = None) -> None:
     """Train a detector (built-in or torchvision; Ultralytics through its own trainer) and evaluate it.
@@ -192,26 +212,18 @@ def train(model: ModelOpt, data: DataOpt, epochs: EpochsOpt = 10, batch: BatchOp
     """
     from detprune.pipeline.recipe import EvalSpec, TrainSpec
 
-    spec = TrainSpec(epochs=epochs, batch=batch, lr=lr or 0.01, optimizer=optimizer, mosaic=mosaic, max_images=max_images)
+    spec = TrainSpec(epochs=epochs, batch=batch, lr=lr or 0.01, optimizer=optimizer, mosaic=mosaic,
+                     max_images=max_images)
     _execute(_recipe(command="train", model=model, data=data, img_size=img_size, num_classes=num_classes, seed=seed,
                      threads=_threads(threads), train=spec, eval=EvalSpec(max_images=eval_images)), project, name)
 
 
 @app.command()
-def prune(model: ModelOpt, data: OptDataOpt = None,
-          criterion: Annotated[list[str] | None, typer.Option("--criterion", "-c", metavar="NAME", help="importance criterion (repeat to compare several)")] = None,
-          ratio: Annotated[float | None, typer.Option("--ratio", help="fraction of each group's channels to remove, in [0, 1)")] = None,
-          target: Annotated[str | None, typer.Option("--target", help="cost target instead of a ratio: macs=0.5, params=2.5M, "
-                                                     "latency=0.7@onnxruntime")] = None,
-          schedule: Annotated[str, typer.Option("--schedule", help="local (same ratio per group) | global (one ranking) | "
-                                                "cluster (latency staircases; needs --target)")] = "local",
-          round_to: Annotated[int | None, typer.Option("--round-to", help="keep channel counts multiples of this")] = None,
-          ignore: Annotated[list[str] | None, typer.Option("--ignore", metavar="MODULE", help="module path to leave unpruned (repeatable)")] = None,
+def prune(model: ModelOpt, data: OptDataOpt = None, criterion: CriteriaOpt = None, ratio: RatioOpt = None,
+          target: TargetOpt = None, schedule: ScheduleOpt = "local", round_to: RoundOpt = None,
+          ignore: IgnoreOpt = None,
           epochs: Annotated[int, typer.Option("--epochs", help="fine-tune epochs after pruning (needs --data)")] = 0,
-          lr: LrOpt = None, batch: BatchOpt = 16,
-          calib_batches: Annotated[int, typer.Option("--calib-batches", help="calibration batches for data-driven criteria")] = 4,
-          option: Annotated[list[str] | None, typer.Option("--option", "-o", metavar="KEY=VALUE",
-                                                           help="criterion option, e.g. tau=0.05 (repeatable)")] = None,
+          lr: LrOpt = None, batch: BatchOpt = 16, calib_batches: CalibOpt = 4, option: OptionOpt = None,
           eval_images: EvalImgOpt = None, runtime: RuntimeOpt = None, img_size: ImgOpt = 320, num_classes: NcOpt = None,
           seed: SeedOpt = 0, threads: ThreadsOpt = "auto", project: ProjectOpt = "runs", name: NameOpt = None) -> None:
     """Prune a model (optionally fine-tune), and compare it with the original.
@@ -247,8 +259,7 @@ def _bench(runtime: list[str] | None, runs: int = 30, warmup: int = 5) -> BenchS
 
 @app.command()
 def finetune(model: ModelOpt, data: DataOpt, epochs: EpochsOpt = 2, batch: BatchOpt = 16, lr: LrOpt = None,
-             optimizer: Annotated[str, typer.Option("--optimizer", help="sgd | adamw")] = "sgd",
-             max_images: Annotated[int | None, typer.Option("--max-images", help="train on the first N images")] = None,
+             optimizer: OptimizerOpt = "sgd", max_images: MaxImagesOpt = None,
              eval_images: EvalImgOpt = None, img_size: ImgOpt = 320, seed: SeedOpt = 0, threads: ThreadsOpt = "auto",
              project: ProjectOpt = "runs", name: NameOpt = None) -> None:
     """Fine-tune a (pruned) model and compare before/after; writes weights/finetuned.safetensors.
@@ -262,13 +273,13 @@ def finetune(model: ModelOpt, data: DataOpt, epochs: EpochsOpt = 2, batch: Batch
     from detprune.pipeline.recipe import EvalSpec, FinetuneSpec
 
     spec = FinetuneSpec(epochs=epochs, batch=batch, lr=lr or 0.002, optimizer=optimizer, max_images=max_images)
-    _execute(_recipe(command="finetune", model=model, data=data, img_size=img_size, seed=seed, threads=_threads(threads),
-                     finetune=spec, eval=EvalSpec(max_images=eval_images)), project, name)
+    _execute(_recipe(command="finetune", model=model, data=data, img_size=img_size, seed=seed,
+                     threads=_threads(threads), finetune=spec, eval=EvalSpec(max_images=eval_images)), project, name)
 
 
 @app.command("eval")
 def eval_(model: ModelOpt, data: DataOpt, split: Annotated[str, typer.Option("--split", help="dataset split")] = "val",
-          batch: BatchOpt = 16, max_images: Annotated[int | None, typer.Option("--max-images", help="first N images only")] = None,
+          batch: BatchOpt = 16, max_images: MaxImagesOpt = None,
           img_size: ImgOpt = 320, num_classes: NcOpt = None, threads: ThreadsOpt = "auto",
           project: ProjectOpt = "runs", name: NameOpt = None) -> None:
     """Evaluate a model: COCO mAP50 / mAP50-95, precision, recall, F1.
@@ -302,13 +313,12 @@ def bench(model: ModelOpt, runtime: RuntimeOpt = None,
       detprune bench -m runs/prune/exp/weights/l1.safetensors --runtime openvino --img-size 640
     """
     rts = _split(runtime) or ["torch", "onnxruntime", "openvino"]
-    _execute(_recipe(command="bench", model=model, img_size=img_size, num_classes=num_classes, threads=_threads(threads),
-                     bench=_bench(rts, runs, warmup)), project, name)
+    _execute(_recipe(command="bench", model=model, img_size=img_size, num_classes=num_classes,
+                     threads=_threads(threads), bench=_bench(rts, runs, warmup)), project, name)
 
 
 @app.command()
-def export(model: ModelOpt,
-           format: Annotated[list[str] | None, typer.Option("--format", "-f", metavar="FORMAT", help="onnx | openvino (repeat or comma-separate)")] = None,
+def export(model: ModelOpt, format: FormatOpt = None,
            opset: Annotated[int, typer.Option("--opset", help="ONNX opset")] = 17,
            img_size: ImgOpt = 320, num_classes: ClassesOpt = 80, threads: ThreadsOpt = "auto",
            project: ProjectOpt = "runs", name: NameOpt = None) -> None:
@@ -332,7 +342,7 @@ def export(model: ModelOpt,
 
 @app.command()
 def analyze(model: ModelOpt, data: DataOpt,
-            criterion: Annotated[str, typer.Option("--criterion", "-c", help="criterion that picks the channels")] = "l1",
+            criterion: Annotated[str, typer.Option("--criterion", "-c", help="criterion picking the channels")] = "l1",
             ratios: Annotated[str, typer.Option("--ratios", help="comma-separated ratios in (0, 1)")] = "0.25,0.5,0.75",
             max_groups: Annotated[int, typer.Option("--max-groups", help="largest N groups (0 = all)")] = 12,
             max_images: Annotated[int, typer.Option("--max-images", help="validation images per trial")] = 32,
@@ -378,7 +388,8 @@ def run(recipe: Annotated[Path, typer.Argument(help="recipe YAML (or a run folde
 
 @app.command()
 def report(run_dir: Annotated[Path, typer.Argument(help="a run folder (holding metrics.json)")],
-           staircase: Annotated[Path | None, typer.Option("--staircase", help="latency staircase data (JSON or CSV)")] = None) -> None:
+           staircase: Annotated[Path | None, typer.Option("--staircase", help="latency staircase data (JSON/CSV)")] = None,
+           ) -> None:
     """Re-render a run's report.html / report.md, optionally adding latency-staircase data.
 
     Examples:

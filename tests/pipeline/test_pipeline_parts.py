@@ -81,3 +81,16 @@ def test_ultralytics_eval_adapter_predicts() -> None:
 def test_check_model_spec(spec: str, words: str) -> None:
     with pytest.raises((ValueError, FileNotFoundError), match=words):
         check_model_spec(spec)
+
+
+def test_ultralytics_training_without_the_adapter_module_is_unsupported(monkeypatch: pytest.MonkeyPatch,
+                                                                       tmp_path) -> None:
+    pytest.importorskip("ultralytics")
+    from detprune.pipeline import steps
+    from detprune.pipeline.models import UnsupportedError
+    from detprune.pipeline.recipe import TrainSpec
+
+    monkeypatch.setattr(steps, "ultralytics_adapter_module", lambda: None)
+    model = load_model("ultralytics:yolov8n.yaml", num_classes=6)
+    with pytest.raises(UnsupportedError, match="not supported yet"):
+        steps.train(model, "synthetic:8", TrainSpec(epochs=1), img_size=64, run_dir=tmp_path)
