@@ -176,8 +176,8 @@ def demo(quick: Annotated[bool, typer.Option("--quick", help="tiny sizes for tes
 
     Builds synthetic data, loads the baseline shipped with detprune, prunes it with attribution,
     coupling and l1 (criteria not registered yet are skipped and named), fine-tunes each briefly,
-    evaluates, prints the table and writes runs/demo/<name>/report.html. About 2 min of CPU time
-    (1.5-3 min wall on a 2-core machine, more when other jobs share it).
+    evaluates, prints the table and writes runs/demo/<name>/report.html. About 70 s of CPU time
+    (measured 1.5-2 min wall on a busy 2-core machine; longer when other jobs take the cores).
 
     Examples:
 

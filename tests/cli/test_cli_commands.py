@@ -63,6 +63,11 @@ def test_eval_bench_export(project: Path) -> None:
     assert "onnxruntime ms" in out
     out, run_dir, m = _ok(["export", "-m", "yolov8n", "-f", "onnx"] + TINY, project, "x")
     assert (run_dir / "weights" / "model.onnx").stat().st_size > 100_000 and "onnx: weights/model.onnx" in out
+    # the resolved config re-runs the same command
+    result = runner.invoke(app, ["run", str(run_dir / "config.yaml"), "--project", str(project), "--name", "xr"])
+    assert result.exit_code == 0, result.output
+    again = json.loads((project / "export" / "xr" / "metrics.json").read_text())
+    assert again["rows"][0]["macs"] == m["rows"][0]["macs"] and (project / "export" / "xr" / "weights" / "model.onnx").is_file()
 
 
 def test_analyze_and_report_staircase(project: Path, tmp_path: Path) -> None:
