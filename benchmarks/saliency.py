@@ -12,9 +12,12 @@
    (``prune_to_param_fraction``: the local ratio found by bisection), calibration = the first
    ``--calib-batches`` training batches; score it on test right away, then fine-tune every pruned
    model with the same recipe and data order (``--finetune-epochs``) and score it on test.
-   A control row fine-tunes the unpruned model for the same epochs.
+   A control row fine-tunes the unpruned model for the same epochs (``--no-control`` skips it).
+   ``--finetune-seed`` changes the fine-tuning data order (and random's channels) but not the
+   baseline, to see how much of a gap between criteria is seed noise.
 4. Report the six metrics (MAE, max F, mean/adaptive F, weighted F, S-measure, mean E-measure),
-   params, MACs and batch-1 torch latency (``--threads`` threads, median) in
+   params, MACs and batch-1 torch latency (``--threads`` threads; all models are timed at the end,
+   interleaved over 3 rounds, the lowest median kept: the shared machine's load changes by the minute) in
    ``benchmarks/results/saliency.md`` (``saliency_quick.md`` with ``--quick``) plus a ``.json``.
 
 "1 point" below means 0.01 on the 0-1 scale of a metric (and +0.01 MAE).
@@ -72,10 +75,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--calib-batches", type=int, default=8)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--finetune-seed", type=int, default=None, help="default: --seed")
+    ap.add_argument("--no-control", action="store_true", help="skip fine-tuning the unpruned model")
     ap.add_argument("--retrain", action="store_true", help="train the baseline even if it is cached")
     ap.add_argument("--out", default=None, help="results file stem (default saliency, saliency_quick with --quick)")
     ap.add_argument("--quick", action="store_true", help="200 images, 48 px, 3 + 1 epochs: a pipeline check")
     args = ap.parse_args(argv)
+    args.finetune_seed = args.seed if args.finetune_seed is None else args.finetune_seed
     if args.quick:
         args.count, args.img_size = min(args.count, 200), min(args.img_size, 48)
         args.epochs, args.finetune_epochs = min(args.epochs, 3), min(args.finetune_epochs, 1)
@@ -96,13 +102,22 @@ def log(msg: str, t0: float) -> None:
 
 
 def measure(model: torch.nn.Module, args: argparse.Namespace, test) -> dict:
-    """Test metrics + cost of ``model``."""
+    """Test metrics + size of ``model`` (latency is timed later, see :func:`time_all`)."""
     x = torch.rand(1, 3, args.img_size, args.img_size)
     model.eval()
     row = evaluate_saliency(model, test).as_dict()
-    lat = measure_latency(model, x, "torch", warmup=10, runs=50, threads=args.threads)
-    row.update(params=count_params(model), macs=count_macs(model, x), latency_ms=lat.median_ms)
+    row.update(params=count_params(model), macs=count_macs(model, x))
     return row
+
+
+def time_all(models: dict[str, torch.nn.Module], rows: dict[str, dict], args: argparse.Namespace,
+             rounds: int = 3) -> None:
+    """Batch-1 latency of every model, interleaved over ``rounds``; the lowest median is kept."""
+    x = torch.rand(1, 3, args.img_size, args.img_size)
+    for _ in range(rounds):
+        for name, model in models.items():
+            ms = measure_latency(model.eval(), x, "torch", warmup=10, runs=50, threads=args.threads).median_ms
+            rows[name]["latency_ms"] = min(rows[name].get("latency_ms", float("inf")), ms)
 
 
 def baseline(args: argparse.Namespace, train, val, t0: float) -> tuple[torch.nn.Module, dict]:
@@ -127,7 +142,7 @@ def baseline(args: argparse.Namespace, train, val, t0: float) -> tuple[torch.nn.
 
 
 def finetune(model: torch.nn.Module, name: str, args: argparse.Namespace, train, val) -> float:
-    cfg = saliency_train_config(lr=args.finetune_lr, warmup_epochs=0.2, seed=args.seed, progress=False,
+    cfg = saliency_train_config(lr=args.finetune_lr, warmup_epochs=0.2, seed=args.finetune_seed, progress=False,
                                 val_interval=args.finetune_epochs)
     start = time.perf_counter()
     train_saliency(model, train, args.finetune_epochs, val_data=val, cfg=cfg,
@@ -162,10 +177,12 @@ def wins(rows: dict[str, dict], a: str, b: str) -> int:
     return sum(better(k) for k in METRICS)
 
 
-def report(args: argparse.Namespace, argv: list[str], base: dict, base_info: dict, control: dict,
+def report(args: argparse.Namespace, argv: list[str], base: dict, base_info: dict, control: dict | None,
            pruned: dict[str, dict], raw: dict[str, dict], wall: float) -> str:
     load_avg = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    rows = [{"name": "unpruned", **base}, {"name": f"unpruned + {args.finetune_epochs} ep fine-tune", **control}]
+    rows = [{"name": "unpruned", **base}]
+    if control is not None:
+        rows.append({"name": f"unpruned + {args.finetune_epochs} ep fine-tune", **control})
     rows += [{"name": f"{c} -{args.fraction:.0%} params + fine-tune", **r} for c, r in pruned.items()]
     for r in rows[1:]:
         r["worst_drop"] = worst_drop(r, base)
@@ -180,11 +197,11 @@ def report(args: argparse.Namespace, argv: list[str], base: dict, base_info: dic
         f"Model: VGG16 encoder-decoder, width {args.width:g}; trained {args.epochs} epochs "
         f"({base_info.get('train_s', '?')} s, best val S at epoch {base_info.get('best_epoch')}); "
         f"pruned copies fine-tuned {args.finetune_epochs} epochs at lr {args.finetune_lr:g} "
-        "(same recipe and data order).",
+        f"(same recipe and data order, seed {args.finetune_seed}).",
         "",
         "Test metrics; MAE lower is better, the rest higher. *worst Δ*: largest loss against the unpruned "
         "model over the six metrics, in points (0.01); negative = better on every metric. Latency: batch 1, "
-        f"{args.img_size} px, torch, median of 50.",
+        f"{args.img_size} px, torch, lowest of 3 interleaved medians of 50 runs.",
         "",
         *table(rows, METRICS, cost=True),
         "",
@@ -222,6 +239,7 @@ def main(argv: list[str] | None = None) -> None:
     base = measure(model, args, test)
     log(f"unpruned: {json.dumps({k: round(base[k], 4) for k in METRICS})}", t0)
 
+    models: dict[str, torch.nn.Module] = {"unpruned": model}
     raw: dict[str, dict] = {}
     pruned: dict[str, dict] = {}
     example = torch.rand(1, 3, args.img_size, args.img_size)
@@ -232,7 +250,7 @@ def main(argv: list[str] | None = None) -> None:
         if crit in ("wrg", "taylor"):
             kwargs["loss_fn"] = saliency_loss_fn
         if crit == "random":
-            kwargs["seed"] = args.seed
+            kwargs["seed"] = args.finetune_seed
         start = time.perf_counter()
         rep = prune_to_param_fraction(m, example, args.fraction, crit, **kwargs)
         prune_s = round(time.perf_counter() - start, 1)
@@ -241,12 +259,18 @@ def main(argv: list[str] | None = None) -> None:
             f"({prune_s} s); before fine-tune S={raw[crit]['sm']:.3f} maxF={raw[crit]['max_f']:.3f}", t0)
         ft_s = finetune(m, crit, args, train, val)
         pruned[crit] = {**measure(m, args, test), "local_ratio": rep.ratio, "prune_s": prune_s, "finetune_s": ft_s}
+        models[crit] = m
         log(f"{crit} fine-tuned ({ft_s} s): {json.dumps({k: round(pruned[crit][k], 4) for k in METRICS})}", t0)
 
-    ctrl = copy.deepcopy(model)
-    ft_s = finetune(ctrl, "unpruned", args, train, val)
-    control = {**measure(ctrl, args, test), "finetune_s": ft_s}
-    log(f"control fine-tuned ({ft_s} s): {json.dumps({k: round(control[k], 4) for k in METRICS})}", t0)
+    control = None
+    if not args.no_control:
+        ctrl = copy.deepcopy(model)
+        ft_s = finetune(ctrl, "unpruned", args, train, val)
+        control = {**measure(ctrl, args, test), "finetune_s": ft_s}
+        models["control"] = ctrl
+        log(f"control fine-tuned ({ft_s} s): {json.dumps({k: round(control[k], 4) for k in METRICS})}", t0)
+    time_all(models, {"unpruned": base, **pruned, **({"control": control} if control else {})}, args)
+    log("latency measured", t0)
 
     wall = time.perf_counter() - t0
     stem = args.out or ("saliency_quick" if args.quick else "saliency")
