@@ -137,7 +137,7 @@ def plot_speedups(rows: list[dict], path: Path) -> None:
         ax.scatter(xs, implied, marker="_", s=200, color="black", zorder=3, label="MACs-implied" if j == 0 else None)
     ax.axhline(1.0, color="grey", lw=0.8)
     ax.set_xticks(range(len(keys)))
-    ax.set_xticklabels([f"{m}\n{rt}" for m, rt in keys], fontsize=8)
+    ax.set_xticklabels([f"{m.split(':')[-1]}\n{rt}" for m, rt in keys], fontsize=8)
     ax.set_ylabel("speed-up vs unpruned (side by side)")
     ax.set_title("matched MACs: measured speed-up (bars) vs MACs-implied (black)")
     ax.legend(fontsize=7, ncol=3)
