@@ -14,12 +14,7 @@ from torch import Tensor, nn
 from detprune.deploy import OnnxParityError, check_onnx_parity, export_onnx, export_openvino
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    prev = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(prev)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 class TwoHeads(nn.Module):

@@ -10,13 +10,7 @@ from torch import Tensor, nn
 from detprune.deploy import count_macs, count_params
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """The CI box is small and shared: oversubscribed intra-op threads make conv nets 10x slower."""
-    prev = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(prev)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 class HandNet(nn.Module):

@@ -24,12 +24,7 @@ from detprune.saliency.prune import prune_to_param_fraction, removed_fraction
 from detprune.saliency.synthetic import render_sample
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _batches(n: int = 8, size: int = 32, batch: int = 4) -> list:

@@ -79,10 +79,8 @@ def test_cluster_prune_end_to_end_and_cache(tiny, tmp_path) -> None:
     # same model, same table: nothing is measured again and the same plan comes out
     import torch
 
-    from conftest import TinyNet
-
     torch.manual_seed(0)
-    again = TinyNet().eval()
+    again = type(model)().eval()  # a fresh TinyNet, same seed as the fixture
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         second = cluster_prune(again, x, "macs=0.7", criterion="l1", lut=lut_path, **FAST)

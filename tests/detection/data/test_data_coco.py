@@ -10,7 +10,7 @@ import pytest
 import torch
 from pycocotools.coco import COCO
 
-from detprune.detection.data import DataError, DataWarning, build_dataset, read_coco, read_voc, read_yolo, to_coco_json
+from detprune.detection.data import DataError, DataWarning, build_dataset, read_coco, read_voc, to_coco_json
 
 from datatest_helpers import write_image
 

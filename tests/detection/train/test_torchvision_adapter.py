@@ -19,12 +19,7 @@ SMALL = {
 OFFSETS = {name: 1 if name.startswith(("fasterrcnn", "ssd")) else 0 for name in SMALL}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _batch() -> tuple[torch.Tensor, list[Target]]:

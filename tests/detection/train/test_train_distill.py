@@ -11,12 +11,7 @@ from detprune.detection.train import DistillLoss, TrainConfig, fit, seed_everyth
 from detprune.detection.train.toy import ToyAdapter, ToyBoxes, ToyDetector, collate
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _pair(width_s: int = 8) -> tuple[ToyDetector, ToyDetector]:

@@ -12,13 +12,7 @@ from detprune.detection.train import TrainConfig, fit, load_checkpoint, seed_eve
 from detprune.detection.train.toy import ToyAdapter, ToyBoxes, ToyDetector, collate
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models on a shared 2-core machine run fastest without intra-op threads."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _adapter(seed: int = 0, dropout: float = 0.1) -> ToyAdapter:
