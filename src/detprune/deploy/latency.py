@@ -23,7 +23,7 @@ from torch import Tensor, nn
 from detprune.deploy._inputs import ExampleInputs, call_model
 from detprune.deploy.export import export_onnx, onnx_feeds
 
-__all__ = ["RUNTIMES", "LatencyResult", "measure_latency"]
+__all__ = ["RUNTIMES", "LatencyResult", "file_runner", "measure_latency"]
 
 RUNTIMES = ("torch", "onnxruntime", "openvino")
 
@@ -106,6 +106,13 @@ def _measure_torch(
 def _measure_file(
     path: Path, example_input: ExampleInputs, runtime: str, warmup: int, runs: int, threads: int
 ) -> LatencyResult:
+    run, used = file_runner(path, example_input, runtime, threads)
+    return _time(run, runtime, warmup, runs, used)
+
+
+def file_runner(path: Path, example_input: ExampleInputs, runtime: str, threads: int) -> tuple[Callable[[], Any], int]:
+    """A zero-argument callable running ``path`` (ONNX, or OpenVINO IR) once on ``runtime``, and the
+    thread count the runtime reports after pinning. Sequential, one inference request: batch-1 latency."""
     if runtime == "onnxruntime":
         import onnxruntime as ort
 
@@ -115,17 +122,16 @@ def _measure_file(
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
         feeds = onnx_feeds([i.name for i in sess.get_inputs()], example_input, path)
-        used = sess.get_session_options().intra_op_num_threads
-        return _time(lambda: sess.run(None, feeds), runtime, warmup, runs, used)
-
+        return (lambda: sess.run(None, feeds)), sess.get_session_options().intra_op_num_threads
+    if runtime != "openvino":
+        raise ValueError(f"file_runner runs onnxruntime or openvino, got runtime={runtime!r}")
     import openvino as ov
 
     config = {"INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32"}
     compiled = ov.Core().compile_model(str(path), "CPU", config)
     feeds = onnx_feeds([p.any_name for p in compiled.inputs], example_input, path)
     request = compiled.create_infer_request()
-    used = int(compiled.get_property("INFERENCE_NUM_THREADS"))
-    return _time(lambda: request.infer(feeds), runtime, warmup, runs, used)
+    return (lambda: request.infer(feeds)), int(compiled.get_property("INFERENCE_NUM_THREADS"))
 
 
 def _time(fn: Callable[[], Any], runtime: str, warmup: int, runs: int, threads: int) -> LatencyResult:

@@ -25,20 +25,18 @@ import hashlib
 import json
 import math
 import os
-import shutil
-import tempfile
-import time
 import zlib
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
+from detprune.atomic_dir import atomic_dir
+
 __all__ = ["GENERATOR_VERSION", "render_sample", "saliency_cache_root", "split_sizes", "synthetic_saliency"]
 
 GENERATOR_VERSION = 1  # bump whenever rendering changes, so stale caches are not reused
 AREA = (0.002, 0.10)  # fraction of the image covered by all salient objects together
-_STALE_TMP_SECONDS = 3600
 
 
 def _value_noise(rng: np.random.Generator, size: int, cells: int) -> np.ndarray:
@@ -151,25 +149,11 @@ def _params_hash(n: int, seed: int, size: int, area: tuple[float, float]) -> str
 
 
 def _generate_split(out: Path, split: str, count: int, seed: int, size: int, area: tuple[float, float]) -> None:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    for stale in out.parent.glob(f".tmp-{split}-*"):  # left by a killed generation
-        if time.time() - stale.stat().st_mtime > _STALE_TMP_SECONDS:
-            shutil.rmtree(stale, ignore_errors=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{split}-", dir=out.parent))
-    try:
-        (tmp / "images").mkdir()
-        (tmp / "masks").mkdir()
+    with atomic_dir(out, ("images", "masks")) as tmp:
         for i in range(count):
             image, mask = render_sample(seed, i, size, split, area)
             Image.fromarray(image).save(tmp / "images" / f"{i:06d}.png")
             Image.fromarray(mask).save(tmp / "masks" / f"{i:06d}.png")
-        try:
-            os.rename(tmp, out)
-        except OSError:
-            if not out.is_dir():  # not a concurrent generator that finished first
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def synthetic_saliency(n: int = 1000, split: str = "train", *, seed: int = 0, size: int = 64,

@@ -44,30 +44,15 @@ def make_runner(module: nn.Module, inputs: ExampleInputs, runtime: str, threads:
                 return call_model(module, inputs)
 
         return run
-    from detprune.deploy.export import export_onnx, onnx_feeds
+    from detprune.deploy.export import export_onnx
+    from detprune.deploy.latency import file_runner
 
     with tempfile.TemporaryDirectory(prefix="detprune-runner-", dir=workdir) as tmp:
         path = Path(tmp) / "m.onnx"
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # exporter chatter (constant folding notes) on every variant
             export_onnx(module, inputs, path)
-        if runtime == "onnxruntime":
-            import onnxruntime as ort
-
-            opts = ort.SessionOptions()
-            opts.intra_op_num_threads = threads
-            opts.inter_op_num_threads = 1
-            opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-            sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-            feeds = onnx_feeds([i.name for i in sess.get_inputs()], inputs, path)
-            return lambda: sess.run(None, feeds)
-        import openvino as ov
-
-        config = {"INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32"}
-        compiled = ov.Core().compile_model(str(path), "CPU", config)
-        feeds = onnx_feeds([p.any_name for p in compiled.inputs], inputs, path)
-        request = compiled.create_infer_request()
-        return lambda: request.infer(feeds)
+        return file_runner(path, inputs, runtime, threads)[0]
 
 
 CLOCKS = ("auto", "wall", "cpu")

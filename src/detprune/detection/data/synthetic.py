@@ -27,7 +27,6 @@ import json
 import math
 import multiprocessing
 import os
-import shutil
 import tempfile
 import time
 import zlib
@@ -38,6 +37,8 @@ import numpy as np
 import yaml
 from PIL import Image
 
+from detprune.atomic_dir import atomic_dir
+
 from . import synthetic_draw as draw
 from .report import DataError
 
@@ -47,7 +48,6 @@ GENERATOR_VERSION = 1  # bump whenever rendering changes, so stale caches are no
 DEFAULT_COUNT = 2000
 MIN_VISIBLE = 0.35  # fraction of a fruit that must stay visible for it to be labelled
 MIN_BOX = 4  # px: smaller visible boxes are not labelled
-_STALE_TMP_SECONDS = 3600
 
 
 def split_sizes(n: int) -> dict[str, int]:
@@ -164,18 +164,11 @@ def _write_images(args: tuple[Path, str, list[int], int, int]) -> None:
 def generate_split(
     out_dir: Path, split: str, count: int, seed: int = 0, img_size: int = 320, workers: int | None = None
 ) -> None:
-    """Write ``count`` scenes of ``split`` to ``out_dir/{images,labels}`` via a temp dir + rename."""
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    for stale in out_dir.parent.glob(f".tmp-{split}-*"):  # left by a killed generation
-        if time.time() - stale.stat().st_mtime > _STALE_TMP_SECONDS:
-            shutil.rmtree(stale, ignore_errors=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{split}-", dir=out_dir.parent))
-    try:
-        (tmp / "images").mkdir()
-        (tmp / "labels").mkdir()
-        workers = workers or min(2, os.cpu_count() or 1)
-        if multiprocessing.current_process().daemon:  # e.g. a DataLoader worker: no children allowed
-            workers = 1
+    """Write ``count`` scenes of ``split`` to ``out_dir/{images,labels}``, all or nothing."""
+    workers = workers or min(2, os.cpu_count() or 1)
+    if multiprocessing.current_process().daemon:  # e.g. a DataLoader worker: no children allowed
+        workers = 1
+    with atomic_dir(out_dir, ("images", "labels")) as tmp:
         chunks = [list(c) for c in np.array_split(np.arange(count), max(1, workers * 4)) if len(c)]
         jobs = [(tmp, split, [int(i) for i in c], seed, img_size) for c in chunks]
         if workers > 1 and count >= 64:
@@ -185,13 +178,6 @@ def generate_split(
         else:
             for job in jobs:
                 _write_images(job)
-        try:
-            os.rename(tmp, out_dir)
-        except OSError:
-            if not out_dir.is_dir():  # not a concurrent generator that finished first
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _write_yaml_atomic(path: Path, content: dict[str, object]) -> None:
