@@ -4,6 +4,8 @@ Every command that computes something is a recipe (:mod:`detprune.pipeline.recip
 run folder ``<project>/<command>/<name>`` holding ``config.yaml`` (re-run it with
 ``detprune run``), logs, checkpoints, ``metrics.json`` and ``report.html``/``report.md``.
 Wrong arguments end with a one-line reason naming the argument and exit code 2, never a traceback.
+``train``, ``prune``, ``finetune`` and ``eval`` take ``--task saliency`` for the VGG16 salient-object
+network of :mod:`detprune.saliency` (six SOD metrics instead of mAP; see :mod:`detprune.pipeline.saliency`).
 """
 
 from __future__ import annotations
@@ -24,32 +26,44 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 console = Console(width=None if Console().is_terminal else 160)
 
 MODEL_HELP = ("yolov3-tiny | yolov8n | ultralytics:yolov8n.yaml | torchvision:fasterrcnn_resnet50_fpn | "
-              "path/to/model.safetensors | demo-baseline")
+              "path/to/model.safetensors | demo-baseline; with --task saliency: vgg16 | vgg16_bn | a .safetensors")
 ModelOpt = Annotated[str, typer.Option("--model", "-m", help=MODEL_HELP)]
-DataOpt = Annotated[str, typer.Option("--data", "-d", help="data.yaml | COCO .json | VOC root | synthetic[:N]")]
+DataOpt = Annotated[str, typer.Option("--data", "-d", help="data.yaml | COCO .json | VOC root | synthetic[:N]; "
+                                      "with --task saliency: a folder of images/ + masks/ | synthetic[:N]")]
 OptDataOpt = Annotated[str | None, typer.Option("--data", "-d", help=DataOpt.__metadata__[0].help)]
 SizeOpt = Annotated[int, typer.Option("--size", help="example input size (square) used to trace the model")]
 ImgOpt = Annotated[int, typer.Option("--img-size", help="square input size (multiple of 32)")]
+TaskImgOpt = Annotated[int | None, typer.Option("--img-size", help="square input size (multiple of 32; default 320, "
+                                                "64 for --task saliency on synthetic data)")]
+TaskOpt = Annotated[str, typer.Option("--task", help="detection | saliency (VGG16 salient-object net: BCE+IoU, "
+                                      "six SOD metrics)")]
+WidthOpt = Annotated[float | None, typer.Option("--width", help="--task saliency: width multiplier of a fresh "
+                                                "vgg16 / vgg16_bn (default 0.25)")]
+BnSparsityOpt = Annotated[float, typer.Option("--bn-sparsity", help="L1 penalty on BatchNorm scales added to the "
+                                              "loss (Network Slimming, e.g. 1e-4; then prune with -c bn_scale)")]
 ClassesOpt = Annotated[int, typer.Option("--num-classes", help="classes of a freshly built model")]
 NcOpt = Annotated[int | None, typer.Option("--num-classes", help="classes of a fresh model (default: the data's)")]
 ProjectOpt = Annotated[str, typer.Option("--project", help="parent folder of run folders")]
 NameOpt = Annotated[str | None, typer.Option("--name", help="run folder name (default: a timestamp; name2.. if taken)")]
 ThreadsOpt = Annotated[str, typer.Option("--threads", help="torch threads: auto (idle cores) or a number")]
 EpochsOpt = Annotated[int, typer.Option("--epochs", help="training epochs")]
-LrOpt = Annotated[float | None, typer.Option("--lr", help="learning rate (default: 0.01 train, 0.002 fine-tune)")]
+LrOpt = Annotated[float | None, typer.Option("--lr", help="learning rate (default: 0.01 train, 0.002 fine-tune; "
+                                             "saliency 1e-3 / 3e-4)")]
 BatchOpt = Annotated[int, typer.Option("--batch", help="batch size")]
 EvalImgOpt = Annotated[int | None, typer.Option("--eval-images", help="evaluate on the first N validation images")]
 RuntimeOpt = Annotated[list[str] | None, typer.Option("--runtime", metavar="RUNTIME",
                                                       help="torch | onnxruntime | openvino (repeat or comma-separate)")]
 MaxImagesOpt = Annotated[int | None, typer.Option("--max-images", help="use the first N images only")]
-OptimizerOpt = Annotated[str, typer.Option("--optimizer", help="sgd | adamw")]
+OptimizerOpt = Annotated[str | None, typer.Option("--optimizer", help="sgd | adamw (default sgd; saliency adamw)")]
 CriteriaOpt = Annotated[list[str] | None, typer.Option("--criterion", "-c", metavar="NAME",
                                                        help="criterion (repeat or comma-separate to compare)")]
 RatioOpt = Annotated[float | None, typer.Option("--ratio", help="fraction of each group's channels removed, in [0, 1)")]
 TargetOpt = Annotated[str | None, typer.Option("--target", help="cost target instead of a ratio: macs=0.5, "
-                                               "params=2.5M, latency=0.7@onnxruntime")]
+                                               "params=2.5M, latency=0.7@onnxruntime (params=0.4: keep 40%)")]
 ScheduleOpt = Annotated[str, typer.Option("--schedule", help="local (same ratio per group) | global (one ranking) | "
-                                          "cluster (latency staircases; needs --target)")]
+                                          "layerwise (set by --ratios) | cluster (latency staircases; needs --target)")]
+RatiosOpt = Annotated[Path | None, typer.Option("--ratios", metavar="FILE.yaml", help="per-layer ratios (module path "
+                                                "prefix or group index -> ratio; schedule layerwise)")]
 RoundOpt = Annotated[int | None, typer.Option("--round-to", help="keep channel counts multiples of this")]
 IgnoreOpt = Annotated[list[str] | None, typer.Option("--ignore", metavar="MODULE",
                                                      help="module path to leave unpruned (repeatable)")]
@@ -94,6 +108,41 @@ def _threads(value: str) -> int | str:
     if not value.isdigit() or int(value) < 1:
         fail(f"--threads: expected 'auto' or a positive integer, got {value!r}")
     return int(value)
+
+
+def _task(task: str) -> str:
+    from detprune.pipeline.recipe import TASKS
+
+    if task not in TASKS:
+        fail(f"--task: must be one of {', '.join(TASKS)}, got {task!r}")
+    return task
+
+
+def _img_size(value: int | None, task: str, data: str | None) -> int:
+    """``--img-size``, else 320 (64 for saliency on synthetic data: the size it is generated for)."""
+    if value is not None:
+        return value
+    if task == "saliency":
+        from detprune.pipeline.saliency import default_img_size
+
+        return default_img_size(data)
+    return 320
+
+
+def _width(value: float | None, task: str, model: str) -> float | None:
+    """A fresh saliency net's width, written out (so config.yaml holds it); ``None`` otherwise."""
+    if value is None and task == "saliency":
+        from detprune.pipeline.saliency import DEFAULT_WIDTH, fresh_saliency_model
+
+        return DEFAULT_WIDTH if fresh_saliency_model(model) else None
+    return value
+
+
+def _train_spec(cls: type, section: str, task: str, **values: Any) -> Any:
+    """A TrainSpec / FinetuneSpec: given values over the task's defaults over the dataclass's."""
+    from detprune.pipeline.recipe import task_defaults
+
+    return cls(**{**task_defaults(task, section), **{k: v for k, v in values.items() if v is not None}})
 
 
 @contextlib.contextmanager
@@ -147,7 +196,11 @@ def _execute(recipe: Recipe, project: str | None = None, name: str | None = None
         run_dir = new_run_dir(recipe.command, project or recipe.project, name or recipe.name)
     with _errors(flags, run_dir):
         metrics = run_recipe(recipe, run_dir, console)
-    if metrics.get("rows"):
+    if metrics.get("rows") and metrics.get("task") == "saliency":
+        from detprune.pipeline.saliency_report import rich_saliency_table
+
+        console.print(rich_saliency_table(metrics["rows"], title=f"{recipe.command} (saliency): {run_dir.name}"))
+    elif metrics.get("rows"):
         console.print(rich_table(metrics["rows"], title=f"{recipe.command}: {run_dir.name}"))
     for crit, why in (metrics.get("skipped") or {}).items():
         console.print(f"skipped criterion {crit}: {why}")
@@ -193,43 +246,53 @@ def demo(quick: Annotated[bool, typer.Option("--quick", help="tiny sizes for tes
 
 
 @app.command()
-def train(model: ModelOpt, data: DataOpt, epochs: EpochsOpt = 10, batch: BatchOpt = 16, lr: LrOpt = None,
-          optimizer: OptimizerOpt = "sgd",
+def train(model: ModelOpt, data: DataOpt, task: TaskOpt = "detection", epochs: EpochsOpt = 10, batch: BatchOpt = 16,
+          lr: LrOpt = None, optimizer: OptimizerOpt = None,
           mosaic: Annotated[float, typer.Option("--mosaic", help="mosaic probability")] = 0.0,
-          max_images: MaxImagesOpt = None,
-          eval_images: EvalImgOpt = None, img_size: ImgOpt = 320, num_classes: NcOpt = None, seed: SeedOpt = 0,
+          bn_sparsity: BnSparsityOpt = 0.0, max_images: MaxImagesOpt = None, eval_images: EvalImgOpt = None,
+          img_size: TaskImgOpt = None, num_classes: NcOpt = None, width: WidthOpt = None, seed: SeedOpt = 0,
           threads: ThreadsOpt = "auto", project: ProjectOpt = "runs", name: NameOpt = None) -> None:
-    """Train a detector (built-in or torchvision; Ultralytics through its own trainer) and evaluate it.
+    """Train a detector (built-in or torchvision; Ultralytics via its own trainer) or a saliency net; evaluate it.
 
     Writes weights/baseline.safetensors, train/ logs (results.csv), metrics.json and the report.
+    With --task saliency: the VGG16 encoder-decoder (-m vgg16, --width) on images + binary masks,
+    BCE + IoU loss, evaluated with MAE, max F, mean F, weighted F, S-measure and E-measure.
 
     Examples:
 
     \b
       detprune train -m yolov8n -d synthetic:500 --epochs 20 --img-size 256
-      detprune train -m yolov3-tiny -d ../shared/data/bccd --epochs 50
+      detprune train -m yolov3-tiny -d ../shared/data/bccd --epochs 50 --bn-sparsity 1e-4
       detprune train -m torchvision:ssdlite320_mobilenet_v3_large -d data.yaml --epochs 5
+      detprune train --task saliency -m vgg16 --width 0.25 -d synthetic:1500 --epochs 12 --name sal
+      detprune train --task saliency -m vgg16 -d path/to/DUTS --img-size 320 --epochs 20
     """
     from detprune.pipeline.recipe import EvalSpec, TrainSpec
 
-    spec = TrainSpec(epochs=epochs, batch=batch, lr=lr or 0.01, optimizer=optimizer, mosaic=mosaic,
-                     max_images=max_images)
-    _execute(_recipe(command="train", model=model, data=data, img_size=img_size, num_classes=num_classes, seed=seed,
-                     threads=_threads(threads), train=spec, eval=EvalSpec(max_images=eval_images)), project, name)
+    task = _task(task)
+    spec = _train_spec(TrainSpec, "train", task, epochs=epochs, batch=batch, lr=lr, optimizer=optimizer, mosaic=mosaic,
+                       max_images=max_images, bn_sparsity=bn_sparsity)
+    _execute(_recipe(command="train", model=model, data=data, task=task, img_size=_img_size(img_size, task, data),
+                     num_classes=num_classes, width=_width(width, task, model), seed=seed, threads=_threads(threads),
+                     train=spec, eval=EvalSpec(max_images=eval_images)), project, name)
 
 
 @app.command()
-def prune(model: ModelOpt, data: OptDataOpt = None, criterion: CriteriaOpt = None, ratio: RatioOpt = None,
-          target: TargetOpt = None, schedule: ScheduleOpt = "local", round_to: RoundOpt = None,
-          ignore: IgnoreOpt = None,
+def prune(model: ModelOpt, data: OptDataOpt = None, task: TaskOpt = "detection", criterion: CriteriaOpt = None,
+          ratio: RatioOpt = None, target: TargetOpt = None, schedule: ScheduleOpt = "local", ratios: RatiosOpt = None,
+          round_to: RoundOpt = None, ignore: IgnoreOpt = None,
           epochs: Annotated[int, typer.Option("--epochs", help="fine-tune epochs after pruning (needs --data)")] = 0,
           lr: LrOpt = None, batch: BatchOpt = 16, calib_batches: CalibOpt = 4, option: OptionOpt = None,
-          eval_images: EvalImgOpt = None, runtime: RuntimeOpt = None, img_size: ImgOpt = 320, num_classes: NcOpt = None,
-          seed: SeedOpt = 0, threads: ThreadsOpt = "auto", project: ProjectOpt = "runs", name: NameOpt = None) -> None:
+          eval_images: EvalImgOpt = None, runtime: RuntimeOpt = None, img_size: TaskImgOpt = None,
+          num_classes: NcOpt = None, width: WidthOpt = None, seed: SeedOpt = 0, threads: ThreadsOpt = "auto",
+          project: ProjectOpt = "runs", name: NameOpt = None) -> None:
     """Prune a model (optionally fine-tune), and compare it with the original.
 
     With --data the models are evaluated before/after; without, only params/MACs/latency.
     Pruned models are written to weights/<criterion>.safetensors (load with detprune.load).
+    --ratios FILE.yaml gives per-layer ratios (module path prefix or group index -> ratio, plus an
+    optional default; see `detprune inspect` for the names). With --task saliency, --target params=0.4
+    keeps 40% of the parameters (the ratio is bisected on the criterion's scores).
 
     Examples:
 
@@ -239,16 +302,24 @@ def prune(model: ModelOpt, data: OptDataOpt = None, criterion: CriteriaOpt = Non
       detprune prune -m ultralytics:yolov8n.yaml -c l1 --ratio 0.4 --round-to 8 --runtime torch,onnxruntime
       detprune prune -m demo-baseline -d synthetic:300 -c attribution -o tau=0.05 --target macs=0.5 --img-size 256
       detprune prune -m yolov8n -c l1 --schedule cluster --target latency=0.8@onnxruntime --img-size 256
+      detprune prune -m yolov3-tiny -c l1 --ratios ratios.yaml
+      detprune prune --task saliency -m sal.safetensors -d synthetic:1500 -c wrg,hrank,l1,random --target params=0.4
     """
     from detprune.pipeline.recipe import EvalSpec, FinetuneSpec, PruneSpec
 
-    spec = PruneSpec(criteria=_split(criterion) or ["l1"], ratio=ratio if ratio is not None or target else 0.5,
-                     target=target, schedule=schedule, round_to=round_to, ignore=_split(ignore),
+    task = _task(task)
+    if ratios is not None and schedule not in ("local", "layerwise"):
+        fail(f"--ratios: per-layer ratios use the layerwise schedule, not --schedule {schedule}")
+    spec = PruneSpec(criteria=_split(criterion) or ["l1"],
+                     ratio=ratio if ratio is not None or target or ratios is not None else 0.5,
+                     target=target, schedule="layerwise" if ratios is not None else schedule,
+                     ratios=None if ratios is None else str(ratios), round_to=round_to, ignore=_split(ignore),
                      calib_batches=calib_batches, options=_options(option))
-    _execute(_recipe(command="prune", model=model, data=data, img_size=img_size, num_classes=num_classes, seed=seed,
-                     threads=_threads(threads), prune=spec,
-                     finetune=FinetuneSpec(epochs=epochs, batch=batch, lr=lr or 0.002) if epochs else None,
-                     eval=EvalSpec(max_images=eval_images) if data else None, bench=_bench(runtime)), project, name)
+    tune = _train_spec(FinetuneSpec, "finetune", task, epochs=epochs, batch=batch, lr=lr) if epochs else None
+    _execute(_recipe(command="prune", model=model, data=data, task=task, img_size=_img_size(img_size, task, data),
+                     num_classes=num_classes, width=_width(width, task, model), seed=seed, threads=_threads(threads),
+                     prune=spec, finetune=tune, eval=EvalSpec(max_images=eval_images) if data else None,
+                     bench=_bench(runtime)), project, name)
 
 
 def _bench(runtime: list[str] | None, runs: int = 30, warmup: int = 5) -> BenchSpec:
@@ -258,10 +329,11 @@ def _bench(runtime: list[str] | None, runs: int = 30, warmup: int = 5) -> BenchS
 
 
 @app.command()
-def finetune(model: ModelOpt, data: DataOpt, epochs: EpochsOpt = 2, batch: BatchOpt = 16, lr: LrOpt = None,
-             optimizer: OptimizerOpt = "sgd", max_images: MaxImagesOpt = None,
-             eval_images: EvalImgOpt = None, img_size: ImgOpt = 320, seed: SeedOpt = 0, threads: ThreadsOpt = "auto",
-             project: ProjectOpt = "runs", name: NameOpt = None) -> None:
+def finetune(model: ModelOpt, data: DataOpt, task: TaskOpt = "detection", epochs: EpochsOpt = 2, batch: BatchOpt = 16,
+             lr: LrOpt = None, optimizer: OptimizerOpt = None, bn_sparsity: BnSparsityOpt = 0.0,
+             max_images: MaxImagesOpt = None, eval_images: EvalImgOpt = None, img_size: TaskImgOpt = None,
+             seed: SeedOpt = 0, threads: ThreadsOpt = "auto", project: ProjectOpt = "runs",
+             name: NameOpt = None) -> None:
     """Fine-tune a (pruned) model and compare before/after; writes weights/finetuned.safetensors.
 
     Examples:
@@ -269,20 +341,28 @@ def finetune(model: ModelOpt, data: DataOpt, epochs: EpochsOpt = 2, batch: Batch
     \b
       detprune finetune -m runs/prune/exp/weights/l1.safetensors -d synthetic:500 --epochs 5
       detprune finetune -m pruned.safetensors -d ../shared/data/bccd --epochs 20 --lr 0.005
+      detprune finetune -m model.safetensors -d synthetic:500 --epochs 5 --bn-sparsity 1e-4
+      detprune finetune --task saliency -m runs/prune/sal/weights/wrg.safetensors -d synthetic:1500 --epochs 4
     """
     from detprune.pipeline.recipe import EvalSpec, FinetuneSpec
 
-    spec = FinetuneSpec(epochs=epochs, batch=batch, lr=lr or 0.002, optimizer=optimizer, max_images=max_images)
-    _execute(_recipe(command="finetune", model=model, data=data, img_size=img_size, seed=seed,
-                     threads=_threads(threads), finetune=spec, eval=EvalSpec(max_images=eval_images)), project, name)
+    task = _task(task)
+    spec = _train_spec(FinetuneSpec, "finetune", task, epochs=epochs, batch=batch, lr=lr, optimizer=optimizer,
+                       max_images=max_images, bn_sparsity=bn_sparsity)
+    _execute(_recipe(command="finetune", model=model, data=data, task=task, img_size=_img_size(img_size, task, data),
+                     seed=seed, threads=_threads(threads), finetune=spec, eval=EvalSpec(max_images=eval_images)),
+             project, name)
 
 
 @app.command("eval")
-def eval_(model: ModelOpt, data: DataOpt, split: Annotated[str, typer.Option("--split", help="dataset split")] = "val",
+def eval_(model: ModelOpt, data: DataOpt, task: TaskOpt = "detection",
+          split: Annotated[str, typer.Option("--split", help="dataset split")] = "val",
           batch: BatchOpt = 16, max_images: MaxImagesOpt = None,
-          img_size: ImgOpt = 320, num_classes: NcOpt = None, threads: ThreadsOpt = "auto",
+          img_size: TaskImgOpt = None, num_classes: NcOpt = None, width: WidthOpt = None, threads: ThreadsOpt = "auto",
           project: ProjectOpt = "runs", name: NameOpt = None) -> None:
-    """Evaluate a model: COCO mAP50 / mAP50-95, precision, recall, F1.
+    """Evaluate a model: COCO mAP50 / mAP50-95, precision, recall, F1 (saliency: the six SOD metrics).
+
+    --task saliency reports MAE, max F, mean (adaptive) F, weighted F, S-measure and mean E-measure.
 
     Examples:
 
@@ -290,12 +370,15 @@ def eval_(model: ModelOpt, data: DataOpt, split: Annotated[str, typer.Option("--
       detprune eval -m runs/prune/exp/weights/l1.safetensors -d synthetic:500
       detprune eval -m demo-baseline -d synthetic:300 --img-size 256
       detprune eval -m model.safetensors -d ../shared/data/bccd --split test
+      detprune eval --task saliency -m runs/prune/sal/weights/wrg.safetensors -d synthetic:1500 --split test
     """
     from detprune.pipeline.recipe import EvalSpec, ReportSpec
 
-    _execute(_recipe(command="eval", model=model, data=data, img_size=img_size, num_classes=num_classes,
-                     threads=_threads(threads), eval=EvalSpec(split=split, batch=batch, max_images=max_images),
-                     report=ReportSpec(samples=4)), project, name)
+    task = _task(task)
+    _execute(_recipe(command="eval", model=model, data=data, task=task, img_size=_img_size(img_size, task, data),
+                     num_classes=num_classes, width=_width(width, task, model), threads=_threads(threads),
+                     eval=EvalSpec(split=split, batch=batch, max_images=max_images), report=ReportSpec(samples=4)),
+             project, name)
 
 
 @app.command()
@@ -399,7 +482,7 @@ def report(run_dir: Annotated[Path, typer.Argument(help="a run folder (holding m
       detprune report runs/prune/exp --staircase staircase.json
     """
     from detprune.pipeline.runs import read_json, write_json
-    from detprune.report.render import render_run
+    from detprune.pipeline.saliency_report import render_any
     from detprune.report.staircase import load_staircase
 
     with _errors():
@@ -411,7 +494,7 @@ def report(run_dir: Annotated[Path, typer.Argument(help="a run folder (holding m
             metrics = read_json(run_dir / "metrics.json")
             metrics["staircase"] = load_staircase(staircase)
             write_json(run_dir / "metrics.json", metrics)
-        html, md = render_run(run_dir)
+        html, md = render_any(run_dir)
     console.print(f"report: {html}\nmarkdown: {md}")
 
 

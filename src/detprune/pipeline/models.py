@@ -115,7 +115,9 @@ def model_kind(model: nn.Module) -> str:
         return "torchvision"
     if hasattr(model, "decode") and hasattr(model, "build_loss"):
         return "builtin"
-    raise UnsupportedError(f"{type(model).__name__} is not a detector detprune can drive (built-in, torchvision or Ultralytics)")
+    hint = " (a salient-object model: use --task saliency)" if module.startswith("detprune.saliency") else ""
+    raise UnsupportedError(f"{type(model).__name__} is not a detector detprune can drive (built-in, torchvision or "
+                           f"Ultralytics){hint}")
 
 
 def model_names(model: nn.Module) -> list[str] | None:
@@ -157,8 +159,8 @@ def make_adapter(model: nn.Module) -> Any:
 
 
 def example_input(model: nn.Module, img_size: int) -> Any:
-    """Batch-1 forward input: a list of one image for torchvision detectors, else a tensor."""
-    if model_kind(model) == "torchvision":
+    """Batch-1 forward input: a list of one image for torchvision detectors, else a tensor (any other model)."""
+    if type(model).__module__.startswith("torchvision"):
         return [torch.rand(3, img_size, img_size)]
     return torch.rand(1, 3, img_size, img_size)
 

@@ -2,6 +2,7 @@
 
     model: yolov8n                  # a model spec (see detprune.zoo) or a .safetensors file
     data: synthetic:400             # a data.yaml, a COCO .json, a VOC root, or synthetic[:N]
+    task: detection                 # or saliency: model vgg16 / vgg16_bn (width: 0.25), data = images/ + masks/
     img_size: 256
     train:    {epochs: 10}          # optional: train the model first
     prune:    {criterion: [attribution, l1], target: macs=0.5, round_to: 8}
@@ -14,6 +15,10 @@ A section that is absent is a stage that does not run (``report`` always runs). 
 command is a recipe too: its run folder's ``config.yaml`` is the resolved recipe (all defaults
 written out), so ``detprune run runs/<command>/<name>/config.yaml`` repeats the run. Errors name
 the offending key (``prune.ratio: must be in [0, 1), got 1.5``) so the CLI can map them to flags.
+
+With ``task: saliency`` the same sections drive the salient-object network of
+:mod:`detprune.saliency` (see :mod:`detprune.pipeline.saliency`); train/finetune keys a recipe
+leaves out then take the saliency defaults of :data:`SALIENCY_DEFAULTS` (AdamW, lower rates).
 """
 
 from __future__ import annotations
@@ -50,6 +55,7 @@ class TrainSpec:
     augment: bool = True
     mosaic: float = 0.0
     max_images: int | None = None  # a subset of the training split (quick experiments)
+    bn_sparsity: float = 0.0  # L1 penalty on BatchNorm scales (Network Slimming), added to the loss
 
 
 @dataclass
@@ -66,7 +72,8 @@ class PruneSpec:
     criteria: list[str] = field(default_factory=lambda: ["l1"])
     ratio: float | None = None  # fraction of every group's prunable channels removed
     target: str | None = None  # or a cost goal: macs=0.5 / params=2.5M / latency=0.7@onnxruntime
-    schedule: str = "local"  # local | global | cluster (latency staircases; needs a target)
+    schedule: str = "local"  # local | global | layerwise (needs ratios) | cluster (latency staircases; needs a target)
+    ratios: str | None = None  # per-layer ratios YAML for the layerwise schedule (see detprune.schedule.layerwise)
     runtime: str | None = None  # runtime whose latency cluster pruning measures (default torch)
     round_to: int | None = None
     ignore: list[str] = field(default_factory=list)
@@ -116,14 +123,28 @@ class ReportSpec:
     title: str | None = None
 
 
+TASKS = ("detection", "saliency")
+SALIENCY_DEFAULTS: dict[str, dict[str, Any]] = {  # what detprune.saliency.train recommends for the VGG16 net
+    "train": {"optimizer": "adamw", "lr": 1e-3, "warmup_epochs": 0.5},
+    "finetune": {"optimizer": "adamw", "lr": 3e-4, "warmup_epochs": 0.2},
+}
+
+
+def task_defaults(task: str, section: str) -> dict[str, Any]:
+    """Train / finetune values that differ from the dataclass defaults for ``task``."""
+    return dict(SALIENCY_DEFAULTS.get(section, {})) if task == "saliency" else {}
+
+
 @dataclass
 class Recipe:
     model: str
     data: str | None = None
+    task: str = "detection"  # detection | saliency
     command: str = "run"
     name: str | None = None
     project: str = "runs"
     num_classes: int | None = None  # for freshly built models without data (default: the data's classes, else 80)
+    width: float | None = None  # saliency: width multiplier of a freshly built VGG16 net
     img_size: int = 320
     seed: int = 0
     threads: int | str = "auto"
@@ -171,6 +192,11 @@ def recipe_from_dict(data: Any) -> Recipe:
             raise RecipeError("prune.criterion", "give either criterion or criteria, not both")
         prune["criteria"] = [value] if isinstance(value, str) else value
         data["prune"] = prune
+    for section in ("train", "finetune"):  # saliency defaults for keys the recipe leaves out
+        defaults = task_defaults(str(data.get("task", "detection")), section)
+        value = data.get(section, False)
+        if defaults and (value is None or value is True or isinstance(value, dict)):
+            data[section] = {**defaults, **(value if isinstance(value, dict) else {})}
     return _build(Recipe, data, "")
 
 

@@ -48,6 +48,10 @@ def _save(model: nn.Module, run_dir: Path, stem: str) -> str:
 def run_recipe(recipe: Recipe, run_dir: Path, console: Any = None) -> dict[str, Any]:
     """Execute ``recipe`` into ``run_dir``; returns the content of ``metrics.json``."""
     validate(recipe)
+    if recipe.task == "saliency":
+        from detprune.pipeline.saliency import run_saliency
+
+        return run_saliency(recipe, run_dir, console)
     t0 = time.perf_counter()
     log = RunLog(run_dir, console)
     recipe.save(run_dir / "config.yaml")
@@ -146,7 +150,7 @@ def _variants(recipe: Recipe, base: Variant, run_dir: Path, log: RunLog, metrics
     out = []
     for name in names:
         t = time.perf_counter()
-        log(f"pruning with {name} " + (f"at ratio {ratio:.3f}" if ratio is not None else f"to {p.target}"))
+        log(f"pruning with {name} " + how_pruned(p, ratio))
         pruned, report = steps.prune(base.model, name, p, img_size=recipe.img_size, ratio=ratio, calib=calib,
                                      fallback=fallback, log=log)
         info: dict[str, Any] = {"criterion": name, "prune_seconds": round(time.perf_counter() - t, 1), **_describe(report)}
@@ -172,6 +176,13 @@ def _variants(recipe: Recipe, base: Variant, run_dir: Path, log: RunLog, metrics
         info["checkpoint"] = _save(v.model, run_dir, name)
         out.append(v)
     return out
+
+
+def how_pruned(p: Any, ratio: float | None) -> str:
+    """'at ratio 0.300' | 'to macs=0.5' | 'with per-layer ratios from r.yaml' (+ target) for the log."""
+    if p.ratios is not None:
+        return f"with per-layer ratios from {p.ratios}" + (f" scaled to {p.target}" if p.target else "")
+    return f"at ratio {ratio:.3f}" if ratio is not None else f"to {p.target}"
 
 
 def _describe(report: Any) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from detprune.pipeline import criteria as crit
 from detprune.pipeline.data import Split, load_split, make_loader, ultralytics_data_yaml
 from detprune.pipeline.models import (UnsupportedError, example_input, make_adapter, model_kind,
                                       ultralytics_adapter_module)
-from detprune.pipeline.recipe import BenchSpec, EvalSpec, ExportSpec, PruneSpec, TrainSpec
+from detprune.pipeline.recipe import BenchSpec, EvalSpec, ExportSpec, PruneSpec, RecipeError, TrainSpec
 from detprune.pipeline.target import CostTarget, cost_of
 
 Log = Callable[[str], None]
@@ -46,7 +46,7 @@ def train(model: nn.Module, data: str, spec: TrainSpec, *, img_size: int, run_di
     check_classes(model, split.names)
     loader = make_loader(split, spec.batch, shuffle=True, workers=workers, seed=seed)
     cfg = TrainConfig(optimizer=spec.optimizer, lr=spec.lr, warmup_epochs=spec.warmup_epochs, seed=seed)
-    adapter = make_adapter(model)
+    adapter = with_bn_sparsity(make_adapter(model), spec.bn_sparsity, log)
     log(f"training {len(split)} images x {spec.epochs} epoch(s), batch {spec.batch}, lr {spec.lr:g} -> {run_dir}")
     fit(adapter, loader, spec.epochs, None, cfg=cfg, run_dir=run_dir)
     for name in ("last.pt", "best.pt"):  # state dicts of a pruned shape: the .safetensors is the checkpoint
@@ -54,8 +54,55 @@ def train(model: nn.Module, data: str, spec: TrainSpec, *, img_size: int, run_di
     return adapter.model.eval()
 
 
+class BNSparsityAdapter:
+    """An adapter whose loss gains ``bn_l1`` = ``lam * sum |gamma|`` over the BatchNorm scales.
+
+    Network Slimming (Liu et al. 2017) trains with this L1 penalty so that unimportant channels'
+    scales go to zero before pruning with the ``bn_scale`` criterion. ``fit`` minimises the sum of
+    the loss dict, so the term trains with the model and shows in ``results.csv`` as ``bn_l1``.
+    Everything else (``model``, which ``fit`` swaps for validation, ``predict``...) is the inner adapter's.
+    """
+
+    def __init__(self, inner: Any, lam: float) -> None:
+        self.inner, self.lam = inner, lam
+
+    @property
+    def model(self) -> nn.Module:
+        return self.inner.model
+
+    @model.setter
+    def model(self, value: nn.Module) -> None:
+        self.inner.model = value
+
+    def loss(self, images: Any, targets: Any) -> dict[str, Any]:
+        from detprune.criteria.bn_scale import bn_l1_penalty
+
+        return {**self.inner.loss(images, targets), "bn_l1": bn_l1_penalty(self.inner.model, self.lam)}
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "inner":  # not set yet (copy / unpickling): no recursion
+            raise AttributeError(name)
+        return getattr(self.inner, name)
+
+
+def with_bn_sparsity(adapter: Any, lam: float, log: Log = print) -> Any:
+    """``adapter`` itself when ``lam`` is 0, else wrapped in :class:`BNSparsityAdapter`."""
+    if not lam:
+        return adapter
+    from detprune.criteria.bn_scale import is_batchnorm
+
+    n = sum(1 for m in adapter.model.modules() if is_batchnorm(m) and isinstance(getattr(m, "weight", None), nn.Parameter))
+    if n == 0:
+        raise ValueError(f"--bn-sparsity: {type(adapter.model).__name__} has no trainable BatchNorm scale to make sparse")
+    log(f"BN sparsity: + {lam:g} x sum |gamma| over {n} BatchNorm layers (loss term bn_l1)")
+    return BNSparsityAdapter(adapter, lam)
+
+
 def _train_ultralytics(model: nn.Module, data: str, spec: TrainSpec, *, img_size: int, run_dir: Path,
                        workers: int, seed: int) -> nn.Module:
+    if spec.bn_sparsity:
+        raise UnsupportedError("--bn-sparsity is not supported for Ultralytics models (trained by Ultralytics' own "
+                               "trainer); use a built-in or torchvision detector")
     module = ultralytics_adapter_module()
     if module is None or not hasattr(module, "finetune_ultralytics"):
         raise UnsupportedError("training Ultralytics models is not supported yet in this installation "
@@ -71,7 +118,7 @@ def _train_ultralytics(model: nn.Module, data: str, spec: TrainSpec, *, img_size
 
 # ----------------------------------------------------------------------------- prune
 
-SCHEDULES = ("local", "global", "cluster")
+SCHEDULES = ("local", "global", "layerwise", "cluster")
 
 
 def native_targets() -> bool:
@@ -88,11 +135,22 @@ def _call_prune(model: nn.Module, criterion: str, spec: PruneSpec, img_size: int
 
         return cluster_prune(model, ex, spec.target, criterion=criterion, runtime=spec.runtime, ignore=list(spec.ignore),
                              data=data, **kwargs)
-    how: dict[str, Any] = {"ratio": ratio} if ratio is not None else {"target": spec.target, "runtime": spec.runtime or "torch"}
+    how: dict[str, Any] = {}
+    if ratio is not None:
+        how["ratio"] = ratio
+    elif spec.target is not None:
+        how.update(target=spec.target, runtime=spec.runtime or "torch")
     if spec.schedule != "local":
         how["schedule"] = spec.schedule
-    return detprune.prune(model, ex, criterion=criterion, ignore=list(spec.ignore), round_to=spec.round_to, data=data,
-                          measure=False, **how, **kwargs)
+    if spec.ratios is not None:
+        how["ratios"] = spec.ratios
+    try:
+        return detprune.prune(model, ex, criterion=criterion, ignore=list(spec.ignore), round_to=spec.round_to,
+                              data=data, measure=False, **how, **kwargs)
+    except ValueError as exc:
+        if spec.ratios is not None and "ratio" in str(exc):  # a key of the YAML file matches no group
+            raise RecipeError("prune.ratios", f"{spec.ratios}: {exc}") from exc
+        raise
 
 
 def prune(model: nn.Module, criterion: str, spec: PruneSpec, *, img_size: int, ratio: float | None = None,

@@ -13,10 +13,11 @@ from pathlib import Path
 from detprune.pipeline import criteria as crit
 from detprune.pipeline.data import check_data_spec
 from detprune.pipeline.models import check_model_spec
-from detprune.pipeline.recipe import Recipe, RecipeError, TrainSpec
+from detprune.pipeline.recipe import TASKS, Recipe, RecipeError, TrainSpec
 from detprune.pipeline.target import parse_target
 
 EXPORT_FORMATS = ("onnx", "openvino")
+DETECTION_ONLY_CRITERIA = ("attribution",)  # need a detector's class-score layout
 OPTIMIZERS = ("sgd", "adamw")
 _FLAGS = {"criteria": "--criterion", "options": "--option", "runtimes": "--runtime", "formats": "--format", "img_size": "--img-size",
           "round_to": "--round-to", "max_images": "--max-images", "num_classes": "--num-classes",
@@ -44,19 +45,71 @@ def _train(spec: TrainSpec, key: str, min_epochs: int) -> None:
     _check(0 <= spec.mosaic <= 1, f"{key}.mosaic", f"must be in [0, 1], got {spec.mosaic}")
     _check(spec.warmup_epochs >= 0, f"{key}.warmup_epochs", "must be >= 0")
     _check(spec.max_images is None or spec.max_images >= 1, f"{key}.max_images", "must be >= 1")
+    _check(spec.bn_sparsity >= 0, f"{key}.bn_sparsity", f"must be >= 0, got {spec.bn_sparsity:g}")
 
 
-def validate(r: Recipe) -> None:
-    """Raise :class:`RecipeError` on the first wrong value."""
+def _saliency(r: Recipe) -> None:
+    """What a saliency recipe may not hold: detector-only settings, a detector model or data."""
+    from detprune.pipeline.saliency import check_saliency_data, check_saliency_model, fresh_saliency_model
+
     try:
-        check_model_spec(r.model)
+        check_saliency_model(r.model)
     except (ValueError, FileNotFoundError) as exc:
         raise RecipeError("model", str(exc)) from exc
     if r.data is not None:
         try:
-            check_data_spec(r.data)
+            check_saliency_data(r.data)
         except (ValueError, FileNotFoundError) as exc:
             raise RecipeError("data", str(exc)) from exc
+    if r.width is not None:
+        _check(fresh_saliency_model(r.model), "width", f"sets the width of a freshly built net, not of {r.model}")
+        _check(0 < r.width <= 1, "width", f"must be in (0, 1], got {r.width:g}")
+    only = "detection only, not with --task saliency"
+    _check(r.num_classes is None, "num_classes", f"{only} (a saliency net predicts one mask)")
+    for key in ("train", "finetune"):
+        spec = getattr(r, key)
+        _check(spec is None or spec.mosaic == 0, f"{key}.mosaic", only)
+    _check(r.analyze is None, "analyze", f"sensitivity analysis is {only} (yet)")
+    _check(r.prune is None or r.prune.schedule != "cluster", "prune.schedule",
+           "cluster pruning is for detectors, not --task saliency yet; use local, global or layerwise")
+    for i, name in enumerate(r.prune.criteria if r.prune is not None else []):
+        _check(name not in DETECTION_ONLY_CRITERIA, f"prune.criteria[{i}]",
+               f"{name!r} scores detection class outputs: {only}")
+
+
+def _ratios_file(path: str) -> None:
+    """The per-layer ratios file exists and reads as ratios (keys are matched to groups when pruning)."""
+    from detprune.schedule.layerwise import load_ratios
+
+    _check(Path(path).is_file(), "prune.ratios", f"{path} does not exist")
+    try:
+        load_ratios(path)
+    except ValueError as exc:
+        raise RecipeError("prune.ratios", str(exc)) from exc
+    except Exception as exc:  # noqa: BLE001 - YAML syntax errors and the like: one line naming the file
+        raise RecipeError("prune.ratios", f"{path} is not valid YAML ({str(exc).splitlines()[0]})") from exc
+
+
+def validate(r: Recipe) -> None:
+    """Raise :class:`RecipeError` on the first wrong value."""
+    _check(r.task in TASKS, "task", f"must be one of {', '.join(TASKS)}, got {r.task!r}")
+    _check(r.task == "saliency" or r.width is None, "width", "only with --task saliency (the width of a fresh VGG16 net)")
+    if r.task == "saliency":
+        _saliency(r)
+    else:
+        try:
+            check_model_spec(r.model)
+        except (ValueError, FileNotFoundError) as exc:
+            raise RecipeError("model", str(exc)) from exc
+        if r.model.endswith(".safetensors"):
+            from detprune.pipeline.saliency import is_saliency_file
+
+            _check(not is_saliency_file(r.model), "model", f"{r.model} is a salient-object model: add --task saliency")
+        if r.data is not None:
+            try:
+                check_data_spec(r.data)
+            except (ValueError, FileNotFoundError) as exc:
+                raise RecipeError("data", str(exc)) from exc
     needs_data = [s for s in ("train", "finetune", "eval", "analyze") if getattr(r, s) is not None
                   and not (s == "finetune" and r.finetune.epochs == 0)]
     _check(r.data is not None or not needs_data, "data", f"is required by the {', '.join(needs_data)} stage(s)")
@@ -86,7 +139,14 @@ def validate(r: Recipe) -> None:
             for key in p.options:
                 _check(accepted is None or key in accepted, f"prune.options.{key}",
                        f"criterion {name!r} takes no option {key!r}; it takes: {', '.join(sorted(accepted or ())) or 'none'}")
-        _check((p.ratio is None) != (p.target is None), "prune.ratio", "give exactly one of ratio or target")
+        if p.schedule == "layerwise" or p.ratios is not None:
+            _check(p.ratios is not None, "prune.ratios", "the layerwise schedule needs per-layer ratios (a YAML file)")
+            _check(p.schedule == "layerwise", "prune.schedule",
+                   f"per-layer ratios use the layerwise schedule, not {p.schedule!r}")
+            _check(p.ratio is None, "prune.ratio", "give either one ratio or per-layer ratios (--ratios), not both")
+            _ratios_file(p.ratios)
+        else:
+            _check((p.ratio is None) != (p.target is None), "prune.ratio", "give exactly one of ratio or target")
         if p.ratio is not None:
             _check(0 <= p.ratio < 1, "prune.ratio", f"must be in [0, 1), got {p.ratio:g}")
         if p.target is not None:
