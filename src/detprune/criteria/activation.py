@@ -11,9 +11,10 @@ and overridable in :meth:`prepare`: ``max_batches``, ``progress``, ``hook``
 ``forward_fn(model, batch)``, and for gradient criteria ``loss_fn(model, batch) -> Tensor`` or
 ``adapter`` (a DetectorAdapter whose ``loss(images, targets)`` is summed).
 
-Groups where no producer was scored (no conv/linear producer, or producers that never received
-a gradient, e.g. YOLOv8's box branch under attribution) are scored by ``fallback`` (a weight-only
-criterion name, default "l1"; None keeps all-equal scores) rather than pruned in index order.
+Groups where no producer was scored, or where every score is 0 (no conv/linear producer, producers
+that never received a gradient, or whose gradient is all zeros: the built-in YOLOv8's box branch
+under attribution gets zeros through the box/class concatenation) are scored by ``fallback`` (a
+weight-only criterion name, default "l1"; None keeps all-equal scores) rather than pruned in index order.
 """
 
 from __future__ import annotations
@@ -77,7 +78,7 @@ class ActivationCriterion(Criterion):
         return self.finalize(member, self.stats[member.slot.module_path])
 
     def group_scores(self, group: Group) -> np.ndarray:
-        scored = any(is_producer(m) and m.slot.module_path in self.stats for m in group.members)
-        if not scored and self.fallback is not None:
+        scores = super().group_scores(group)  # all zeros when no producer was scored
+        if self.fallback is not None and not np.any(scores):
             return self.fallback.group_scores(group)
-        return super().group_scores(group)
+        return scores

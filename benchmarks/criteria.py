@@ -1,0 +1,591 @@
+"""Importance criteria on BCCD: every criterion at 20 / 50 / 70 % local pruning, before and after one fine-tune.
+
+    uv run python benchmarks/criteria.py                  # full run (resumable: re-run the same command after a kill)
+    uv run python benchmarks/criteria.py --cost           # coupling scores, yolov8n, 64 images at 320 px vs the 60 s goal
+    uv run python benchmarks/criteria.py --quick --baseline ~/.cache/detprune/baselines/old8/bccd-yolov8n-416.safetensors
+
+The DCODP paper's protocol: starting from the trained BCCD yolov8n baseline (``benchmarks/baselines.py``,
+``--baseline``), every criterion prunes ``--ratios`` of the prunable channels of **every coupling group**
+(``detprune.prune(schedule="local")``), so at one ratio all criteria give nearly the same architecture (params
+and MACs within ~1 %: a few channel classes span more positions than others) and differ in *which* channels go. Per (criterion, ratio):
+
+1. score the channels of the baseline. Data-driven criteria (coupling, chip, hrank, taylor, wrg,
+   attribution) all get the same ``--calib`` images of BCCD ``train`` (seeded draw, no augmentation,
+   decoded once and held in memory, so image decoding is not timed); taylor / wrg use the detection loss,
+   attribution the class logits under the ground-truth spatial mask (``use_labels=True``: its default
+   ``tau`` threshold selects nothing on a weak model). Scoring is timed on its own (wall and process CPU
+   seconds of ``Criterion.prepare`` + ``group_scores``; tracing the coupling graph is shared by all criteria
+   and timed apart as ``graph s``). Scores do not depend on the ratio, so each criterion is scored once
+   and the pruning at every ratio uses those scores (``detprune.prune`` with a precomputed-score criterion);
+2. prune a deep copy of the baseline, score mAP50 / mAP50-95 on BCCD ``test`` ("before");
+3. fine-tune ``--ft-epochs`` on ``train`` with one recipe and seed for every row (SGD ``--ft-lr``, a few
+   warm-up iterations, cosine to 10 %, no EMA, flips + HSV jitter, mosaic ``--ft-mosaic``), score again
+   ("after"); record params, MACs (batch 1 at ``--img-size``), torch CPU latency (batch 1,
+   ``--latency-threads`` threads, median of ``--latency-runs``) and the load average.
+
+The unpruned baseline is scored too, and fine-tuned with the same recipe: the reference for "after".
+Rows are appended to ``<stem>.json`` after each one and a re-run skips rows already there (it refuses
+to mix settings or baselines: ``--fresh`` starts over); ``<stem>.md`` (table, goal check) and
+``<stem>.png`` (mAP50 vs MACs before / after fine-tuning, one line per criterion) are rewritten every row.
+``--cost`` times coupling scores for the whole model (graph + scoring) over ``--cost-images`` at
+``--cost-size`` px and records it in the same files. ``--quick``: 2 criteria x 1 ratio, 16 test /
+8 calibration / 16 fine-tuning images, 1 epoch, 256 px -> ``criteria_quick.*`` (a pipeline check).
+BCCD is read from ``../shared/data/bccd`` (``--data``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import datetime as dt
+import hashlib
+import json
+import math
+import os
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+# Spin-waiting OpenMP threads are ~5x slower on this shared 2-core box (see benchmarks/baselines.py);
+# must be set before torch initialises OpenMP.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from torch.utils.data import DataLoader, Subset  # noqa: E402
+
+import detprune  # noqa: E402
+from detprune.criteria import CRITERIA as REGISTRY  # noqa: E402
+from detprune.criteria import Criterion, get_criterion  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "benchmarks" / "results"
+DEFAULT_BCCD = REPO.parent / "shared" / "data" / "bccd"
+NAMES = ["RBC", "WBC", "Platelets"]
+ORDER = ("attribution", "coupling", "chip", "wrg", "l1", "l2", "bn_scale", "hrank", "taylor", "fpgm", "random")
+PROPOSED = ("attribution", "coupling")  # the criteria the goal is about; the others are the baselines
+QUICK_CRITERIA = ("attribution", "l1")
+# settings that change the numbers: a resumed run must match them (threads/paths only change timing)
+CONFIG_KEYS = ("baseline_sha256", "img_size", "calib", "calib_batch", "ft_epochs", "ft_lr", "ft_images",
+               "ft_mosaic", "ft_warmup_iters", "batch", "test_images", "seed", "latency_threads")
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("DETPRUNE_CACHE")
+    return (Path(base) if base else Path.home() / ".cache" / "detprune") / "baselines"
+
+
+def default_criteria() -> list[str]:
+    return [c for c in ORDER if c in REGISTRY] + sorted(set(REGISTRY) - set(ORDER))
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--baseline", type=Path, default=cache_dir() / "bccd-yolov8n-416.safetensors",
+                    help="trained baseline (detprune.save file); default %(default)s")
+    ap.add_argument("--data", type=Path, default=DEFAULT_BCCD, help="BCCD VOC root (default %(default)s)")
+    ap.add_argument("--criteria", default=None, help=f"comma-separated (default: all registered: {','.join(default_criteria())})")
+    ap.add_argument("--ratios", default="0.2,0.5,0.7", help="local pruning ratios per group (default %(default)s)")
+    ap.add_argument("--img-size", type=int, default=416)
+    ap.add_argument("--calib", type=int, default=64, help="calibration images from train, same for all criteria")
+    ap.add_argument("--calib-batch", type=int, default=8)
+    ap.add_argument("--ft-epochs", type=int, default=3)
+    ap.add_argument("--ft-lr", type=float, default=0.002)
+    ap.add_argument("--ft-images", type=int, default=None, help="fine-tune on the first N train images (default all)")
+    ap.add_argument("--ft-mosaic", type=float, default=0.0, help="mosaic probability while fine-tuning")
+    ap.add_argument("--ft-warmup-iters", type=int, default=10)
+    ap.add_argument("--batch", type=int, default=8, help="fine-tuning and evaluation batch")
+    ap.add_argument("--test-images", type=int, default=None, help="score on the first N test images (default all)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=2, help="torch threads for scoring, fine-tuning, evaluation")
+    ap.add_argument("--latency-threads", type=int, default=1)
+    ap.add_argument("--latency-runs", type=int, default=30)
+    ap.add_argument("--workers", type=int, default=0, help="fine-tuning DataLoader workers")
+    ap.add_argument("--margin", type=float, default=0.05,
+                    help="'clear margin' over random before fine-tuning, in mAP50 (default %(default)s = 5 points)")
+    ap.add_argument("--results-dir", type=Path, default=RESULTS)
+    ap.add_argument("--stem", default=None, help="output file stem (default criteria, criteria_quick with --quick)")
+    ap.add_argument("--fresh", action="store_true", help="discard the rows already in <stem>.json")
+    ap.add_argument("--cost", action="store_true", help="only the cost check: coupling scores over --cost-images")
+    ap.add_argument("--cost-images", type=int, default=64)
+    ap.add_argument("--cost-size", type=int, default=320)
+    ap.add_argument("--quick", action="store_true",
+                    help="pipeline check (~1 min): 2 criteria x 1 ratio, 16 test / 8 calib / 16 fine-tune images, "
+                         "1 epoch, 256 px")
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.criteria = args.criteria or ",".join(QUICK_CRITERIA)
+        if args.ratios == ap.get_default("ratios"):
+            args.ratios = "0.5"
+        args.img_size = min(args.img_size, 256)
+        args.test_images = min(args.test_images or 16, 16)
+        args.calib, args.ft_images = min(args.calib, 8), min(args.ft_images or 16, 16)
+        args.ft_epochs, args.latency_runs = min(args.ft_epochs, 1), min(args.latency_runs, 10)
+        args.cost_images, args.cost_size = min(args.cost_images, 8), min(args.cost_size, 256)
+    args.criteria = [c.strip() for c in (args.criteria or ",".join(default_criteria())).split(",") if c.strip()]
+    unknown = [c for c in args.criteria if c not in REGISTRY]
+    if unknown:
+        ap.error(f"unknown criteria {unknown}; registered: {', '.join(sorted(REGISTRY))}")
+    args.ratios = [float(r) for r in args.ratios.split(",") if r.strip()]
+    if not args.ratios or any(not 0 < r < 1 for r in args.ratios):
+        ap.error("--ratios must be in (0, 1)")
+    args.stem = args.stem or ("criteria_quick" if args.quick else "criteria")
+    args.baseline = args.baseline.expanduser()
+    return args
+
+
+def command_line(argv: list[str]) -> str:
+    return " ".join(["uv run python benchmarks/criteria.py", *argv]).replace(str(Path.home()), "~")
+
+
+def log(msg: str, t0: float) -> None:
+    print(f"[{(time.perf_counter() - t0) / 60:6.1f} min] {msg}", flush=True)
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def nan_to_none(x: float) -> float | None:
+    return None if x is None or (isinstance(x, float) and math.isnan(x)) else float(x)
+
+
+# ------------------------------------------------------------------------------------------ data
+
+
+def datasets(args: argparse.Namespace, img_size: int | None = None):
+    """(calibration batches in memory, fine-tuning dataset, test dataset)."""
+    from detprune.detection.data import build_dataset, collate_fn
+
+    if not (args.data / "ImageSets" / "Main").is_dir():
+        sys.exit(f"BCCD not found at {args.data} (see ../shared/README.md); pass --data <VOC root>")
+    kw = {"img_size": img_size or args.img_size, "names": NAMES, "seed": 0}
+    train = build_dataset(args.data, "train", **kw)
+    order = torch.randperm(len(train), generator=torch.Generator().manual_seed(args.seed)).tolist()
+    calib_ds = Subset(train, order[:min(args.calib, len(train))])
+    # held in memory: every criterion sees the very same tensors and decoding is not part of its time
+    calib = list(DataLoader(calib_ds, batch_size=args.calib_batch, shuffle=False, collate_fn=collate_fn))
+    ft = build_dataset(args.data, "train", augment=True, mosaic=args.ft_mosaic, **kw)
+    if args.ft_images:
+        ft = Subset(ft, range(min(args.ft_images, len(ft))))
+    test = build_dataset(args.data, "test", **kw)
+    if args.test_images:
+        test = Subset(test, range(min(args.test_images, len(test))))
+    return calib, ft, test
+
+
+def eval_loader(ds, args: argparse.Namespace) -> DataLoader:
+    from detprune.detection.data import collate_fn
+
+    return DataLoader(ds, batch_size=args.batch, shuffle=False, collate_fn=collate_fn, num_workers=0)
+
+
+# ------------------------------------------------------------------------------------ measuring
+
+
+def score_test(model: torch.nn.Module, test_loader: DataLoader) -> dict[str, float | None]:
+    from detprune.detection.evaluate import evaluate
+    from detprune.detection.models import BuiltinAdapter
+
+    m = evaluate(BuiltinAdapter(model), test_loader, progress=False, names=NAMES)
+    return {"map50": nan_to_none(m.map50), "map": nan_to_none(m.map)}
+
+
+def finetune(model: torch.nn.Module, ft_ds, args: argparse.Namespace) -> float:
+    """The one fine-tuning recipe of every row; returns its wall seconds."""
+    from detprune.detection.data import collate_fn
+    from detprune.detection.models import BuiltinAdapter
+    from detprune.detection.train import TrainConfig, fit
+
+    g = torch.Generator().manual_seed(args.seed)
+    loader = DataLoader(ft_ds, batch_size=args.batch, shuffle=True, generator=g, collate_fn=collate_fn,
+                        num_workers=args.workers, drop_last=len(ft_ds) > args.batch)
+    iters = len(loader)
+    cfg = TrainConfig(lr=args.ft_lr, weight_decay=5e-4 * args.batch / 64,
+                      warmup_epochs=min(args.ft_warmup_iters / iters, 0.3 * args.ft_epochs), warmup_start_factor=0.1,
+                      final_lr_ratio=0.1, ema=False, seed=args.seed, device="cpu", progress=False,
+                      val_interval=10 ** 6)
+    t = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="detprune-criteria-") as tmp:
+        fit(BuiltinAdapter(model), loader, args.ft_epochs, cfg=cfg, run_dir=tmp)
+    model.eval()
+    return time.perf_counter() - t
+
+
+def size_and_speed(model: torch.nn.Module, args: argparse.Namespace) -> dict[str, Any]:
+    from detprune.deploy import count_macs, count_params, measure_latency
+
+    x = torch.zeros(1, 3, args.img_size, args.img_size)
+    model.eval()
+    lat = measure_latency(model, x, "torch", warmup=5, runs=args.latency_runs, threads=args.latency_threads)
+    return {"params": count_params(model), "macs": count_macs(model, x), "latency_ms": round(lat.median_ms, 2),
+            "load": round(os.getloadavg()[0], 1)}
+
+
+# ------------------------------------------------------------------------------------- criteria
+
+
+class Precomputed(Criterion):
+    """Scores computed beforehand (one array per group index), so ``detprune.prune`` only does the surgery.
+
+    The coupling graph of the same model is traced the same way every time, so group indices and sizes
+    match; a mismatch raises rather than prune the wrong channels.
+    """
+
+    def __init__(self, name: str, scores: dict[int, np.ndarray]) -> None:
+        super().__init__()
+        self.name, self.scores = name, scores
+
+    def member_scores(self, member):  # pragma: no cover - group_scores is overridden
+        return None
+
+    def group_scores(self, group) -> np.ndarray:
+        s = self.scores.get(group.index)
+        if s is None or len(s) != group.size:
+            raise RuntimeError(f"precomputed {self.name} scores do not match group {group.index} "
+                               f"(size {group.size}, got {None if s is None else len(s)})")
+        return s
+
+
+def criterion_kwargs(name: str, model: torch.nn.Module) -> dict[str, Any]:
+    """Constructor options: quiet collection, the detection loss for gradient criteria, labels for attribution."""
+    from detprune.detection.models import BuiltinAdapter
+
+    cls = REGISTRY[name]
+    if not getattr(cls, "needs_data", False):
+        return {}
+    kw: dict[str, Any] = {"progress": False}
+    if getattr(cls, "needs_grad", False):
+        kw["adapter"] = BuiltinAdapter(model)
+    if name == "attribution":
+        kw["use_labels"] = True
+    return kw
+
+
+def compute_scores(name: str, base: torch.nn.Module, calib: list, img_size: int
+                   ) -> tuple[dict[int, np.ndarray], dict[str, float]]:
+    """Score every group of (a copy of) ``base`` with criterion ``name``; graph and scoring timed apart."""
+    model = copy.deepcopy(base).eval()
+    x = torch.zeros(1, 3, img_size, img_size)
+    w0, c0 = time.perf_counter(), time.process_time()
+    found = detprune.groups(model, x)
+    w1, c1 = time.perf_counter(), time.process_time()
+    crit = get_criterion(name, **criterion_kwargs(name, model))
+    crit.prepare(model, found, data=calib if crit.needs_data else None, example_inputs=x)
+    scores = {g.index: np.asarray(crit.group_scores(g), dtype=np.float64) for g in found}
+    w2, c2 = time.perf_counter(), time.process_time()
+    zero = sum(int((s[~g.pinned] == 0).all()) for g, s in zip(found, scores.values()) if g.prunable)
+    timing = {"graph_s": round(w1 - w0, 3), "graph_cpu_s": round(c1 - c0, 3), "crit_s": round(w2 - w1, 3),
+              "crit_cpu_s": round(c2 - c1, 3), "groups": sum(1 for g in found if g.prunable),
+              "all_zero_groups": zero}
+    return scores, timing
+
+
+# ------------------------------------------------------------------------------------- results
+
+
+def load_results(path: Path, config: dict, fresh: bool) -> dict:
+    empty = {"config": config, "rows": [], "errors": [], "cost": None}
+    if fresh or not path.exists():
+        return empty
+    data = json.loads(path.read_text())
+    old = data.get("config", {})
+    diff = {k: (old.get(k), config.get(k)) for k in CONFIG_KEYS if old.get(k) != config.get(k)}
+    if diff and data.get("rows"):
+        lines = "\n".join(f"  {k}: stored {a!r}, now {b!r}" for k, (a, b) in diff.items())
+        sys.exit(f"{path} holds rows made with other settings:\n{lines}\n"
+                 "re-run with the same settings to resume, --fresh to start over, or --stem for another file")
+    data["config"] = config if diff else {**old, **config}
+    data.setdefault("errors", [])
+    data.setdefault("cost", None)
+    return data
+
+
+def save_results(data: dict, args: argparse.Namespace) -> None:
+    args.results_dir.mkdir(parents=True, exist_ok=True)
+    path = args.results_dir / f"{args.stem}.json"
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(data, indent=1))
+    os.replace(tmp, path)  # a kill never leaves a half-written file
+    (args.results_dir / f"{args.stem}.md").write_text(markdown(data, args))
+    try:
+        plot(data["rows"], args.results_dir / f"{args.stem}.png")
+    except Exception as e:  # a plotting problem must not stop a long run
+        print(f"  (plot failed: {e})", flush=True)
+
+
+def done(data: dict, criterion: str, ratio: float) -> bool:
+    return any(r["criterion"] == criterion and abs(r["ratio"] - ratio) < 1e-9 for r in data["rows"])
+
+
+def add_row(data: dict, row: dict) -> None:
+    data["rows"] = [r for r in data["rows"] if not (r["criterion"] == row["criterion"]
+                                                     and abs(r["ratio"] - row["ratio"]) < 1e-9)] + [row]
+    data["errors"] = [e for e in data["errors"] if not (e["criterion"] == row["criterion"]
+                                                         and abs(e["ratio"] - row["ratio"]) < 1e-9)]
+
+
+def sorted_rows(rows: list[dict]) -> list[dict]:
+    rank = {c: i for i, c in enumerate(("unpruned", *ORDER))}
+    return sorted(rows, key=lambda r: (r["ratio"], rank.get(r["criterion"], len(rank)), r["criterion"]))
+
+
+def fmt(x: float | None, digits: int = 3) -> str:
+    return "n/a" if x is None else f"{x:.{digits}f}"
+
+
+def goal_check(rows: list[dict], margin: float = 0.05) -> list[str]:
+    """At 50 % and 70 %: proposed criteria vs the best baseline after fine-tuning, and vs random before."""
+    out: list[str] = []
+    for ratio in (0.5, 0.7):
+        at = [r for r in rows if abs(r["ratio"] - ratio) < 1e-9]
+        if not at:
+            continue
+        base = [r for r in at if r["criterion"] not in PROPOSED and r.get("map50_ft") is not None]
+        rnd = next((r for r in at if r["criterion"] == "random"), None)
+        for c in PROPOSED:
+            r = next((r for r in at if r["criterion"] == c), None)
+            if r is None:
+                continue
+            parts = []
+            for key, label in (("map50_ft", "mAP50"), ("map_ft", "mAP50-95")):
+                cands = [b for b in base if b.get(key) is not None]
+                if not cands or r.get(key) is None:
+                    parts.append(f"{label} after FT: no baseline to compare")
+                    continue
+                best = max(cands, key=lambda b: b[key])
+                d = r[key] - best[key]
+                parts.append(f"{label} after FT {r[key]:.3f} vs best baseline {best['criterion']} {best[key]:.3f} "
+                             f"({100 * d:+.1f} pts) **{'met' if d >= 0 else 'not met'}**")
+            if rnd is None or rnd.get("map50") is None or r.get("map50") is None:
+                parts.append("before FT vs random: no random row")
+            else:
+                d = r["map50"] - rnd["map50"]
+                verdict = "met" if d >= margin else "not met"
+                parts.append(f"mAP50 before FT {r['map50']:.3f} vs random {rnd['map50']:.3f} ({100 * d:+.1f} pts; "
+                             f"clear margin = {100 * margin:.0f} pts) **{verdict}**")
+            out.append(f"- {c} @ {ratio:.0%}: " + "; ".join(parts))
+    return out
+
+
+def markdown(data: dict, args: argparse.Namespace) -> str:
+    cfg, rows = data["config"], sorted_rows(data["rows"])
+    quick = " **--quick: a pipeline check on a few images, the numbers mean nothing.**" if args.quick else ""
+    lines = [
+        "# Importance criteria on BCCD (yolov8n): local pruning per group, before and after fine-tuning", "",
+        "Generated by `benchmarks/criteria.py` (do not edit by hand). Command:", "",
+        f"    {cfg.get('command', '(no rows yet)')}", "",
+        f"Baseline `{cfg.get('baseline', '')}` (sha256 {str(cfg.get('baseline_sha256', ''))[:12]}). "
+        f"Every criterion removes the same fraction of the prunable channels of every coupling group (DCODP's local "
+        f"protocol), so at one ratio all criteria have nearly the same params, MACs and latency (not exactly: in a "
+        f"few groups a channel class spans more positions than another, e.g. C2f's split halves). "
+        f"Data-driven criteria: the same {cfg.get('calib')} BCCD train images (no augmentation) at "
+        f"{cfg.get('img_size')} px; attribution uses the ground-truth boxes as its spatial mask. "
+        f"Scored on BCCD test ({cfg.get('test_count')} images, mAP COCO-style via faster-coco-eval) right after "
+        f"pruning and after the same fine-tune for every row: {cfg.get('ft_epochs')} epoch(s) on "
+        f"{cfg.get('ft_count')} train images, SGD lr {cfg.get('ft_lr')}, {cfg.get('ft_warmup_iters')} warm-up "
+        f"iterations, cosine to 10%, no EMA, flips + HSV jitter, mosaic {cfg.get('ft_mosaic')}, seed "
+        f"{cfg.get('seed')}. MACs: batch 1 at {cfg.get('img_size')} px. Latency: torch eager, batch 1, "
+        f"{cfg.get('latency_threads')} thread, median (load average of the shared 2-core machine in the JSON). "
+        f"crit s: wall (process CPU) seconds of the criterion alone (statistics over the calibration images + "
+        f"scoring), not the graph trace nor the channel surgery; each criterion is scored once and its scores "
+        f"are used at every ratio. Torch threads: {cfg.get('threads')}.{quick}", "",
+        "| criterion | ratio | params (M) | MACs (G) | latency (ms) | crit s | mAP50 before | mAP50-95 before "
+        "| mAP50 after | mAP50-95 after |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        crit_s = "-" if r.get("crit_s") is None else f"{r['crit_s']:.1f} ({r['crit_cpu_s']:.1f})"
+        lines.append(f"| {r['criterion']} | {r['ratio']:.0%} | {r['params'] / 1e6:.2f} | {r['macs'] / 1e9:.3f} "
+                     f"| {r['latency_ms']:.1f} | {crit_s} | {fmt(r.get('map50'))} | {fmt(r.get('map'))} "
+                     f"| {fmt(r.get('map50_ft'))} | {fmt(r.get('map_ft'))} |")
+    zero = [r for r in rows if r.get("all_zero_groups")]
+    if zero:
+        lines += ["", "Groups whose prunable channels all scored 0 (pruned in index order): "
+                  + ", ".join(sorted({f"{r['criterion']} {r['all_zero_groups']}/{r['groups']}" for r in zero}))]
+    lines += ["", "## Goal check", "",
+              "Goal: at 50% and 70%, attribution and coupling at least match the best other criterion after "
+              "fine-tuning, and beat random by a clear margin before fine-tuning. One seed: differences of a "
+              "point or two are within fine-tuning noise.", ""]
+    lines += goal_check(rows, args.margin) or ["- no rows at 50% / 70% yet"]
+    cost = data.get("cost")
+    lines += ["", "## Cost: coupling scores for the whole model", ""]
+    if cost:
+        verdict = "met" if cost["total_s"] < 60 else "not met"
+        if (cost["images"], cost["size"]) != (64, 320):
+            verdict = f"not tested ({verdict} at this size; the goal is for 64 images at 320 px)"
+        lines += [f"Coupling (DCODP) scores for every group of yolov8n over {cost['images']} BCCD train images at "
+                  f"{cost['size']} px, {cost['threads']} torch thread(s), load average {cost['load']}: "
+                  f"graph {cost['graph_s']:.1f} s + scoring {cost['crit_s']:.1f} s = **{cost['total_s']:.1f} s wall** "
+                  f"({cost['total_cpu_s']:.1f} s process CPU); the forward passes alone take {cost['forward_s']:.1f} s. "
+                  f"Goal < 60 s: **{verdict}**. Command: `{cost['command']}`"]
+    else:
+        lines += ["Not measured yet: `uv run python benchmarks/criteria.py --cost`."]
+    if data.get("errors"):
+        lines += ["", "## Failed rows (retried on the next run)", ""]
+        lines += [f"- {e['criterion']} @ {e['ratio']:.0%}: {e['error']}" for e in data["errors"]]
+    lines += ["", f"![mAP50 vs MACs]({args.stem}.png)", ""]
+    return "\n".join(lines)
+
+
+def plot(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if not rows:
+        return
+    ref = next((r for r in rows if r["criterion"] == "unpruned"), None)
+    crits = [c for c in dict.fromkeys(r["criterion"] for r in sorted_rows(rows)) if c != "unpruned"]
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.8), sharey=True)
+    markers = "osD^v<>ph*X"
+    for ax, key, title in ((axes[0], "map50", "right after pruning"), (axes[1], "map50_ft", "after fine-tuning")):
+        for i, c in enumerate(crits):
+            pts = sorted((r["macs"] / 1e9, r[key]) for r in rows if r["criterion"] == c and r.get(key) is not None)
+            if not pts:
+                continue
+            bold = c in PROPOSED
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], marker=markers[i % len(markers)], label=c,
+                    lw=2.2 if bold else 1.0, ms=6 if bold else 4, alpha=1.0 if bold else 0.8)
+        if ref is not None and ref.get(key) is not None:
+            ax.scatter([ref["macs"] / 1e9], [ref[key]], marker="*", s=160, color="black", zorder=5,
+                       label="unpruned" + (" (same fine-tune)" if key == "map50_ft" else ""))
+        ax.set_xlabel("MACs (G, batch 1)")
+        ax.set_title(f"BCCD test mAP50, {title}", fontsize=10)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("mAP50")
+    axes[1].legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+# ------------------------------------------------------------------------------------------ runs
+
+
+def run_cost(args: argparse.Namespace, base: torch.nn.Module, data: dict, t0: float, argv: list[str]) -> None:
+    """Coupling scores for the whole model (graph + statistics + scores) over ``--cost-images``."""
+    calib, _, _ = datasets(argparse.Namespace(**{**vars(args), "calib": args.cost_images}), img_size=args.cost_size)
+    model = copy.deepcopy(base).eval()
+    w, c = time.perf_counter(), time.process_time()
+    with torch.no_grad():
+        for images, _ in calib:
+            model(images)
+    forward_s = time.perf_counter() - w
+    log(f"cost: {sum(len(b[0]) for b in calib)} images at {args.cost_size} px, forward alone {forward_s:.1f} s", t0)
+    _, timing = compute_scores("coupling", base, calib, args.cost_size)
+    total, total_cpu = timing["graph_s"] + timing["crit_s"], timing["graph_cpu_s"] + timing["crit_cpu_s"]
+    data["cost"] = {"images": sum(len(b[0]) for b in calib), "size": args.cost_size, "threads": torch.get_num_threads(),
+                    "load": round(os.getloadavg()[0], 1), "forward_s": round(forward_s, 2), **timing,
+                    "total_s": round(total, 2), "total_cpu_s": round(total_cpu, 2),
+                    "command": command_line(argv), "date": dt.datetime.now().strftime("%Y-%m-%d %H:%M")}
+    save_results(data, args)
+    log(f"cost: graph {timing['graph_s']:.1f} s + coupling {timing['crit_s']:.1f} s = {total:.1f} s wall "
+        f"({total_cpu:.1f} s CPU), goal < 60 s: {'met' if total < 60 else 'NOT met'}", t0)
+
+
+def run_row(name: str, ratio: float, base: torch.nn.Module, scores: dict | None, timing: dict,
+            args: argparse.Namespace, ft_ds, test_loader, base_score: dict) -> dict:
+    start = time.perf_counter()
+    model = copy.deepcopy(base).eval()
+    x = torch.zeros(1, 3, args.img_size, args.img_size)
+    prune_s = 0.0
+    if scores is not None:
+        w = time.perf_counter()
+        detprune.prune(model, x, criterion=Precomputed(name, scores), ratio=ratio, measure=False)
+        prune_s = time.perf_counter() - w
+        before = score_test(model, test_loader)
+    else:
+        before = dict(base_score)
+    ft_s = finetune(model, ft_ds, args)
+    after = score_test(model, test_loader)
+    return {"criterion": name, "ratio": ratio, **size_and_speed(model, args),
+            "map50": before["map50"], "map": before["map"], "map50_ft": after["map50"], "map_ft": after["map"],
+            **timing, "prune_s": round(prune_s, 2), "ft_s": round(ft_s, 1),
+            "row_s": round(time.perf_counter() - start, 1), "date": dt.datetime.now().strftime("%Y-%m-%d %H:%M")}
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    t0 = time.perf_counter()
+    if not args.baseline.is_file():
+        sys.exit(f"no baseline at {args.baseline}; make one with\n  uv run python benchmarks/baselines.py "
+                 f"--dataset bccd --model yolov8n --img-size 416\nor pass --baseline PATH")
+    base = detprune.load(args.baseline).eval()
+    config = {
+        "baseline": str(args.baseline).replace(str(Path.home()), "~"), "baseline_sha256": sha256(args.baseline),
+        **{k: getattr(args, k) for k in CONFIG_KEYS if hasattr(args, k)},
+        "threads": args.threads, "command": command_line(sys.argv[1:] if argv is None else argv),
+    }
+    if args.cost:  # the table's command stays the one that made the rows; the cost keeps its own
+        config.pop("command")
+    path = args.results_dir / f"{args.stem}.json"
+    data = load_results(path, config, args.fresh)
+    log(f"baseline {config['baseline']} ({config['baseline_sha256'][:12]}); results {path}", t0)
+    if args.cost:
+        run_cost(args, base, data, t0, sys.argv[1:] if argv is None else argv)
+        return
+
+    calib, ft_ds, test_ds = datasets(args)
+    data["config"].update(test_count=len(test_ds), ft_count=len(ft_ds), calib_count=sum(len(b[0]) for b in calib))
+    test_loader = eval_loader(test_ds, args)
+    base_score = score_test(base, test_loader)
+    log(f"baseline test mAP50 {fmt(base_score['map50'])} mAP50-95 {fmt(base_score['map'])}; "
+        f"{len(calib)} calibration batches, {len(ft_ds)} fine-tuning, {len(test_ds)} test images", t0)
+    todo = [("unpruned", 0.0)] + [(c, r) for c in args.criteria for r in args.ratios]
+    left = [(c, r) for c, r in todo if not done(data, c, r)]
+    if len(left) < len(todo):
+        log(f"resuming: {len(todo) - len(left)} of {len(todo)} rows already in {path.name}", t0)
+    save_results(data, args)
+    if not done(data, "unpruned", 0.0):
+        row = run_row("unpruned", 0.0, base, None, {"crit_s": None, "crit_cpu_s": None}, args, ft_ds, test_loader,
+                      base_score)
+        add_row(data, row)
+        save_results(data, args)
+        log(f"unpruned: mAP50 {fmt(row['map50'])} -> fine-tuned {fmt(row['map50_ft'])} ({row['row_s']:.0f} s)", t0)
+    n_done = 1
+    for name in args.criteria:
+        ratios = [r for r in args.ratios if not done(data, name, r)]
+        if not ratios:
+            continue
+        try:
+            scores, timing = compute_scores(name, base, calib, args.img_size)
+        except Exception as e:  # record, go on with the other criteria; the next run retries it
+            traceback.print_exc()
+            data["errors"] = [x for x in data["errors"] if x["criterion"] != name] + [
+                {"criterion": name, "ratio": r, "error": f"{type(e).__name__}: {e}"} for r in ratios]
+            save_results(data, args)
+            log(f"{name}: scoring FAILED ({type(e).__name__}: {e})", t0)
+            continue
+        log(f"{name}: scored in {timing['crit_s']:.1f} s wall ({timing['crit_cpu_s']:.1f} s CPU), "
+            f"graph {timing['graph_s']:.1f} s", t0)
+        for ratio in ratios:
+            try:
+                row = run_row(name, ratio, base, scores, timing, args, ft_ds, test_loader, base_score)
+            except Exception as e:
+                traceback.print_exc()
+                data["errors"] = [x for x in data["errors"] if not (x["criterion"] == name and x["ratio"] == ratio)]
+                data["errors"].append({"criterion": name, "ratio": ratio, "error": f"{type(e).__name__}: {e}"})
+                save_results(data, args)
+                log(f"{name} @ {ratio:.0%}: FAILED ({type(e).__name__}: {e})", t0)
+                continue
+            add_row(data, row)
+            save_results(data, args)
+            n_done = sum(1 for c, r in todo if done(data, c, r))
+            log(f"{name} @ {ratio:.0%} [{n_done}/{len(todo)}]: MACs {row['macs'] / 1e9:.3f} G, mAP50 "
+                f"{fmt(row['map50'])} -> {fmt(row['map50_ft'])}, mAP50-95 {fmt(row['map'])} -> {fmt(row['map_ft'])}, "
+                f"{row['latency_ms']:.0f} ms ({row['row_s']:.0f} s: fine-tune {row['ft_s']:.0f} s)", t0)
+    print((args.results_dir / f"{args.stem}.md").read_text(), flush=True)
+
+
+if __name__ == "__main__":
+    main()
