@@ -110,6 +110,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--stem", default=None, help="output file stem (default criteria, criteria_quick with --quick)")
     ap.add_argument("--fresh", action="store_true", help="discard the rows already in <stem>.json")
     ap.add_argument("--cost", action="store_true", help="only the cost check: coupling scores over --cost-images")
+    ap.add_argument("--latency", action="store_true",
+                    help="only the side-by-side latency pass: the l1-pruned architecture at each ratio vs unpruned")
     ap.add_argument("--cost-images", type=int, default=64)
     ap.add_argument("--cost-size", type=int, default=320)
     ap.add_argument("--quick", action="store_true",
@@ -305,6 +307,7 @@ def load_results(path: Path, config: dict, fresh: bool) -> dict:
     data["config"] = config if diff else {**old, **config}
     data.setdefault("errors", [])
     data.setdefault("cost", None)
+    data.setdefault("latency", None)
     return data
 
 
@@ -428,6 +431,18 @@ def markdown(data: dict, args: argparse.Namespace) -> str:
                   f"Goal < 60 s: **{verdict}**. Command: `{cost['command']}`"]
     else:
         lines += ["Not measured yet: `uv run python benchmarks/criteria.py --cost`."]
+    lat = data.get("latency")
+    if lat:
+        base_ms, base_macs = lat["ms"][0], lat["macs"][0]
+        lines += ["", "## Latency side by side", "",
+                  f"The table's latency column is one sequential measurement per row on a shared machine. Here the "
+                  f"architecture of each ratio (l1-pruned; the criteria differ by ~1 % in MACs) is timed beside the "
+                  f"unpruned model: torch eager, batch 1 at {lat['img_size']} px, 1 thread, process CPU time, 7 "
+                  f"interleaved rounds x 3 calls, minimum over 3 repeats (load average {lat['load']}). "
+                  f"Command: `{lat['command']}`", "",
+                  "| ratio | MACs (G) | ms | speed-up | MACs-implied |", "|---:|---:|---:|---:|---:|"]
+        for r, ms, macs in zip(lat["ratios"], lat["ms"], lat["macs"]):
+            lines.append(f"| {r:.0%} | {macs / 1e9:.3f} | {ms:.1f} | {base_ms / ms:.2f}x | {base_macs / macs:.2f}x |")
     if data.get("errors"):
         lines += ["", "## Failed rows (retried on the next run)", ""]
         lines += [f"- {e['criterion']} @ {e['ratio']:.0%}: {e['error']}" for e in data["errors"]]
@@ -492,6 +507,30 @@ def run_cost(args: argparse.Namespace, base: torch.nn.Module, data: dict, t0: fl
         f"({total_cpu:.1f} s CPU), goal < 60 s: {'met' if total < 60 else 'NOT met'}", t0)
 
 
+def run_latency(args: argparse.Namespace, base: torch.nn.Module, data: dict, t0: float, argv: list[str]) -> None:
+    """Latency per ratio, timed side by side: the per-row latencies are single sequential measurements on a
+    shared machine, so they are noisy. At one ratio all criteria give (nearly) the same architecture, so the
+    l1-pruned copy stands for all of them; unpruned and pruned copies are timed in interleaved rounds, one
+    thread, process CPU clock, minimum per model (see ``detprune.schedule.runners``)."""
+    from detprune.deploy import count_macs
+    from detprune.schedule.runners import compare
+
+    x = torch.zeros(1, 3, args.img_size, args.img_size)
+    models = [copy.deepcopy(base).eval()]
+    for ratio in args.ratios:
+        m = copy.deepcopy(base).eval()
+        detprune.prune(m, x, criterion="l1", ratio=ratio, measure=False)
+        models.append(m)
+    ms = [compare(models, x, "torch", threads=1, rounds=7, calls=3) for _ in range(3)]
+    best = np.min(np.stack(ms), axis=0)
+    data["latency"] = {"ratios": [0.0, *args.ratios], "ms": [round(float(v), 2) for v in best],
+                       "macs": [count_macs(m, x) for m in models], "img_size": args.img_size,
+                       "load": round(os.getloadavg()[0], 1), "command": command_line(argv),
+                       "date": dt.datetime.now().strftime("%Y-%m-%d %H:%M")}
+    save_results(data, args)
+    log("latency side by side: " + ", ".join(f"{r:.0%} {v:.1f} ms" for r, v in zip(data["latency"]["ratios"], best)), t0)
+
+
 def run_row(name: str, ratio: float, base: torch.nn.Module, scores: dict | None, timing: dict,
             args: argparse.Namespace, ft_ds, test_loader, base_score: dict) -> dict:
     start = time.perf_counter()
@@ -526,13 +565,16 @@ def main(argv: list[str] | None = None) -> None:
         **{k: getattr(args, k) for k in CONFIG_KEYS if hasattr(args, k)},
         "threads": args.threads, "command": command_line(sys.argv[1:] if argv is None else argv),
     }
-    if args.cost:  # the table's command stays the one that made the rows; the cost keeps its own
+    if args.cost or args.latency:  # the table's command stays the one that made the rows; these keep their own
         config.pop("command")
     path = args.results_dir / f"{args.stem}.json"
     data = load_results(path, config, args.fresh)
     log(f"baseline {config['baseline']} ({config['baseline_sha256'][:12]}); results {path}", t0)
     if args.cost:
         run_cost(args, base, data, t0, sys.argv[1:] if argv is None else argv)
+        return
+    if args.latency:
+        run_latency(args, base, data, t0, sys.argv[1:] if argv is None else argv)
         return
 
     calib, ft_ds, test_ds = datasets(args)
