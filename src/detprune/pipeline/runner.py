@@ -82,25 +82,7 @@ def run_recipe(recipe: Recipe, run_dir: Path, console: Any = None) -> dict[str, 
         e = recipe.eval
         val = load_split(recipe.data, e.split, recipe.img_size, max_images=e.max_images)
         metrics["eval"] = {"split": e.split, "images": len(val), "score_thres": e.score_thres}
-    rows = []
-    for v in models:
-        row: dict[str, Any] = {"name": v.name, "role": v.role, **v.info}
-        row.update(steps.cost(v.model, recipe.img_size))
-        if val is not None:
-            log(f"evaluating {v.name} on {len(val)} images")
-            row.update(steps.evaluate(v.model, val, recipe.eval))
-        if recipe.bench is not None:
-            row["latency_ms"], errors = steps.bench(v.model, recipe.img_size, recipe.bench, log)
-            for rt, why in errors.items():
-                metrics.setdefault("latency_errors", {})[rt] = why
-        rows.append(row)
-    metrics["rows"] = rows
-
-    if recipe.export is not None:
-        metrics["exports"] = {}
-        for v in (variants or [base]):
-            log(f"exporting {v.name}: {', '.join(recipe.export.formats)}")
-            metrics["exports"][v.name] = steps.export(v.model, recipe.img_size, recipe.export, run_dir / "weights", v.name)
+    steps.measure_and_export(models, val, recipe, metrics, run_dir, steps.evaluate, variants or [base], log)
     if val is not None and recipe.report.samples > 0:
         _samples(models, val, recipe, run_dir, names or [])
     if recipe.report.staircase:

@@ -233,3 +233,28 @@ def export(model: nn.Module, img_size: int, spec: ExportSpec, out_dir: Path, ste
             onnx_path.unlink(missing_ok=True)
     return out
 
+
+
+def measure_and_export(models: list[Any], val: Any, recipe: Any, metrics: dict[str, Any], run_dir: Path,
+                       evaluate_fn: Callable[[nn.Module, Any, EvalSpec], dict[str, Any]],
+                       exported: list[Any], log: Log = print) -> None:
+    """Fill ``metrics["rows"]`` (cost, accuracy on ``val``, latency) for every model variant and export
+    ``exported``; shared by the detection and saliency runners, which differ only in ``evaluate_fn``."""
+    rows = []
+    for v in models:
+        row: dict[str, Any] = {"name": v.name, "role": v.role, **v.info}
+        row.update(cost(v.model, recipe.img_size))
+        if val is not None:
+            log(f"evaluating {v.name} on {len(val)} images")
+            row.update(evaluate_fn(v.model, val, recipe.eval))
+        if recipe.bench is not None:
+            row["latency_ms"], errors = bench(v.model, recipe.img_size, recipe.bench, log)
+            for rt, why in errors.items():
+                metrics.setdefault("latency_errors", {})[rt] = why
+        rows.append(row)
+    metrics["rows"] = rows
+    if recipe.export is not None:
+        metrics["exports"] = {}
+        for v in exported:
+            log(f"exporting {v.name}: {', '.join(recipe.export.formats)}")
+            metrics["exports"][v.name] = export(v.model, recipe.img_size, recipe.export, run_dir / "weights", v.name)
