@@ -66,6 +66,7 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--macs", nargs="+", type=float, default=[0.5, 0.3])
     ap.add_argument("--schedule", default="global", choices=("local", "global"))
     ap.add_argument("--calib-batches", type=int, default=8)
+    ap.add_argument("--attribution", default="{}", help='attribution options as JSON, e.g. \'{"use_labels": true}\'')
     ap.add_argument("--finetune-epochs", type=int, default=10)
     ap.add_argument("--lr", type=float, default=0.002)
     ap.add_argument("--batch", type=int, default=8)
@@ -156,7 +157,8 @@ def baseline(args: argparse.Namespace, names: list[str], train_aug) -> torch.nn.
 def criterion_kwargs(name: str, calib: DataLoader, args: argparse.Namespace) -> dict[str, Any]:
     if name in ("l1", "random"):
         return {}
-    return {"data": calib, "max_batches": args.calib_batches, "progress": False}
+    extra = json.loads(args.attribution) if name == "attribution" else {}
+    return {"data": calib, "max_batches": args.calib_batches, "progress": False, **extra}
 
 
 def plot(rows: list[dict], path: Path) -> None:
