@@ -45,6 +45,17 @@ def _save(model: nn.Module, run_dir: Path, stem: str) -> str:
     return str(path.relative_to(run_dir))
 
 
+def start_run(recipe: Recipe, run_dir: Path, console: Any = None) -> tuple[float, RunLog, int]:
+    """What every run does first (detection or saliency): log, resolved config, threads, seed."""
+    t0 = time.perf_counter()
+    log = RunLog(run_dir, console)
+    recipe.save(run_dir / "config.yaml")
+    threads = apply_threads(recipe.threads)
+    torch.manual_seed(recipe.seed)
+    log(f"run folder {run_dir} ({threads} torch thread(s))")
+    return t0, log, threads
+
+
 def run_recipe(recipe: Recipe, run_dir: Path, console: Any = None) -> dict[str, Any]:
     """Execute ``recipe`` into ``run_dir``; returns the content of ``metrics.json``."""
     validate(recipe)
@@ -52,12 +63,7 @@ def run_recipe(recipe: Recipe, run_dir: Path, console: Any = None) -> dict[str, 
         from detprune.pipeline.saliency import run_saliency
 
         return run_saliency(recipe, run_dir, console)
-    t0 = time.perf_counter()
-    log = RunLog(run_dir, console)
-    recipe.save(run_dir / "config.yaml")
-    threads = apply_threads(recipe.threads)
-    torch.manual_seed(recipe.seed)
-    log(f"run folder {run_dir} ({threads} torch thread(s))")
+    t0, log, threads = start_run(recipe, run_dir, console)
     metrics: dict[str, Any] = {"command": recipe.command, "name": run_dir.name, "model": recipe.model,
                                "data": recipe.data, "img_size": recipe.img_size, "threads": threads,
                                "created": _dt.datetime.now().isoformat(timespec="seconds"), "title": recipe.report.title}

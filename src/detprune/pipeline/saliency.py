@@ -31,8 +31,7 @@ import detprune
 from detprune.pipeline import criteria as crit
 from detprune.pipeline import steps
 from detprune.pipeline.recipe import EvalSpec, PruneSpec, Recipe, TrainSpec
-from detprune.pipeline.runs import RunLog, write_json
-from detprune.pipeline.threads import apply_threads
+from detprune.pipeline.runs import write_json
 
 DEFAULT_WIDTH = 0.25  # narrow VGG16 (1.2M parameters): trains on a CPU in minutes at 64 px
 SYNTHETIC_IMG_SIZE = 64  # the size the synthetic set is meant for (objects of 0.2-10 % of the image)
@@ -218,14 +217,9 @@ def evaluate(model: nn.Module, ds: Dataset, spec: EvalSpec) -> dict[str, Any]:
 
 def run_saliency(recipe: Recipe, run_dir: Path, console: Any = None) -> dict[str, Any]:
     """Execute a saliency recipe into ``run_dir``; returns the content of ``metrics.json``."""
-    from detprune.pipeline.runner import Variant, _describe, _save, how_pruned
+    from detprune.pipeline.runner import Variant, _describe, _save, how_pruned, start_run
 
-    t0 = time.perf_counter()
-    log = RunLog(run_dir, console)
-    recipe.save(run_dir / "config.yaml")
-    threads = apply_threads(recipe.threads)
-    torch.manual_seed(recipe.seed)
-    log(f"run folder {run_dir} ({threads} torch thread(s))")
+    t0, log, threads = start_run(recipe, run_dir, console)
     metrics: dict[str, Any] = {"command": recipe.command, "task": "saliency", "name": run_dir.name,
                                "model": recipe.model, "data": recipe.data, "img_size": recipe.img_size,
                                "threads": threads, "created": _dt.datetime.now().isoformat(timespec="seconds"),
