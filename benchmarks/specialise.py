@@ -14,7 +14,11 @@ on several classes is needed for one. Per kept class:
    (DCODP), ``l1``, ``random``) and every MACs target, a copy is pruned to exactly that target
    (``detprune.prune(target="macs=M")``, ``--schedule``), scored, fine-tuned ``--finetune-epochs`` on the
    relabelled training split, and scored again. Data-driven criteria calibrate on
-   ``--calib-batches`` batches of the relabelled training split.
+   ``--calib-batches`` batches of the relabelled training split. With ``--steps N`` the cut is
+   iterative (:func:`detprune.schedule.iterative_prune`, geometric MACs schedule): N prune steps,
+   ``--step-epochs`` of fine-tuning after each of the first N - 1 and ``--finetune-epochs`` after the
+   last; every step re-scores the channels of the model fine-tuned so far. The unpruned reference
+   is fine-tuned for the same total number of epochs.
 
 Scores: mAP50 (COCO-style AP at IoU 0.5) and F1 at IoU 0.5 / score 0.25, the paper's metric.
 Outputs: ``specialise.md`` / ``specialise.json`` / ``specialise.png`` (mAP50 and F1 vs MACs) in
@@ -44,6 +48,7 @@ from detprune.detection.data import build_dataset, collate_fn
 from detprune.detection.evaluate import evaluate
 from detprune.detection.models import BuiltinAdapter, build_model
 from detprune.detection.train import TrainConfig, fit, seed_everything
+from detprune.schedule import iterative_prune
 from detprune.specialise import ClassSubset, specialise
 
 REPO = Path(__file__).resolve().parents[1]
@@ -68,6 +73,8 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--calib-batches", type=int, default=8)
     ap.add_argument("--attribution", default="{}", help='attribution options as JSON, e.g. \'{"use_labels": true}\'')
     ap.add_argument("--finetune-epochs", type=int, default=10)
+    ap.add_argument("--steps", type=int, default=1, help="prune in N steps with fine-tuning between (iterative)")
+    ap.add_argument("--step-epochs", type=int, default=1, help="fine-tune epochs after each step but the last")
     ap.add_argument("--lr", type=float, default=0.002)
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--train-images", type=int, default=None, help="subset of the training split")
@@ -161,6 +168,29 @@ def criterion_kwargs(name: str, calib: DataLoader, args: argparse.Namespace) -> 
     return {"data": calib, "max_batches": args.calib_batches, "progress": False, **extra}
 
 
+def prune_and_tune(model, crit: str, target: float, x, calib: DataLoader, train_aug_c, test_c,
+                   args: argparse.Namespace) -> tuple[dict[str, float], dict[str, float], bool]:
+    """Prune ``model`` to ``target`` of its MACs (one cut, or ``--steps`` iterative ones) and fine-tune;
+    returns the scores right after the last cut, after fine-tuning, and whether the target was met."""
+    kw = criterion_kwargs(crit, calib, args)
+    if args.steps <= 1:
+        goal = target * count_macs(model, x)
+        report = detprune.prune(model, x, crit, target=f"macs={goal:.0f}", schedule=args.schedule, measure=False, **kw)
+        pruned = score(model, test_c, args)
+        finetune(model, train_aug_c, args.finetune_epochs, args)
+        return pruned, score(model, test_c, args), report.target.met
+    macs0, seen = count_macs(model, x), {}
+
+    def tune(m, step: int) -> None:
+        if step == args.steps:
+            seen["pruned"] = score(m, test_c, args)
+        finetune(m, train_aug_c, args.finetune_epochs if step == args.steps else args.step_epochs, args)
+
+    iterative_prune(model, x, steps=args.steps, target=f"macs={target}", schedule="geometric", finetune=tune,
+                    criterion=crit, alloc_schedule=args.schedule, **kw)
+    return seen["pruned"], score(model, test_c, args), count_macs(model, x) <= target * macs0 * 1.005
+
+
 def plot(rows: list[dict], path: Path) -> None:
     import matplotlib
 
@@ -192,7 +222,9 @@ def markdown(rows: list[dict], args: argparse.Namespace, minutes: float) -> str:
     lines = ["# One-class specialisation: criteria at the same MACs", "",
              f"Command: `uv run python benchmarks/specialise.py {' '.join(sys.argv[1:])}`  ",
              f"{args.model} (width {args.width or 'default'}), {args.img_size} px, schedule {args.schedule}, "
-             f"{args.finetune_epochs} fine-tune epochs, {args.calib_batches} calibration batches of {args.batch}. "
+             + (f"{args.steps} iterative steps with {args.step_epochs} fine-tune epochs after each but the last, "
+                if args.steps > 1 else "")
+             + f"{args.finetune_epochs} fine-tune epochs, {args.calib_batches} calibration batches of {args.batch}. "
              f"Wall time {minutes:.1f} min." + (" **--quick: a pipeline check, the numbers mean nothing.**"
                                                 if args.quick else ""), "",
              "| kept class | criterion | MACs % | mAP50 pruned | mAP50 fine-tuned | F1 pruned | F1 fine-tuned |",
@@ -250,7 +282,7 @@ def main() -> None:
         s = score(spec_model, test_c, args)
         # the reference of the paper's claim: the unpruned model fine-tuned on the kept class just as long
         reference = copy.deepcopy(spec_model)
-        finetune(reference, train_aug_c, args.finetune_epochs, args)
+        finetune(reference, train_aug_c, args.finetune_epochs + (args.steps - 1) * args.step_epochs, args)
         t = score(reference, test_c, args)
         rows.append({"kept": key, "criterion": "unpruned", "macs_pct": 100 * count_macs(spec_model, x) / macs_full,
                      "map50": s["map50"], "f1": s["f1"], "map50_ft": t["map50"], "f1_ft": t["f1"]})
@@ -259,15 +291,10 @@ def main() -> None:
         for crit in args.criteria:
             for target in args.macs:
                 model = copy.deepcopy(spec_model)
-                goal = target * count_macs(spec_model, x)
-                report = detprune.prune(model, x, crit, target=f"macs={goal:.0f}", schedule=args.schedule,
-                                        measure=False, **criterion_kwargs(crit, calib, args))
-                pruned = score(model, test_c, args)
-                finetune(model, train_aug_c, args.finetune_epochs, args)
-                tuned = score(model, test_c, args)
+                pruned, tuned, met = prune_and_tune(model, crit, target, x, calib, train_aug_c, test_c, args)
                 row = {"kept": key, "criterion": crit, "macs_pct": 100 * count_macs(model, x) / macs_full,
                        "map50": pruned["map50"], "f1": pruned["f1"], "map50_ft": tuned["map50"], "f1_ft": tuned["f1"],
-                       "target_met": report.target.met}
+                       "target_met": met}
                 rows.append(row)
                 print(f"[{(time.time() - started) / 60:5.1f} min] {key} {crit} {row}", flush=True)
                 (args.out / f"{stem}.json").write_text(json.dumps({"rows": rows, "args": vars(args)}, indent=1,
