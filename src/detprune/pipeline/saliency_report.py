@@ -116,26 +116,9 @@ def saliency_sections(m: dict[str, Any], figures: set[str], config_text: str | N
 
 def render_saliency_run(run_dir: str | Path) -> tuple[Path, Path]:
     """(Re)write ``report.html`` and ``report.md`` of a saliency run folder."""
-    from detprune.pipeline.runs import atomic_write_bytes, atomic_write_text, read_json
-    from detprune.report.html import render_html
-    from detprune.report.markdown import render_markdown
-    from detprune.report.plots import all_plots
+    from detprune.report.render import render_run
 
-    run_dir = Path(run_dir)
-    metrics = read_json(run_dir / "metrics.json")
-    images = all_plots(metrics)
-    paths = {}
-    for stem, png in images.items():
-        atomic_write_bytes(run_dir / "plots" / f"{stem}.png", png)
-        paths[stem] = f"plots/{stem}.png"
-    if (run_dir / SAMPLES).is_file():
-        images["saliency_samples"] = (run_dir / SAMPLES).read_bytes()
-        paths["saliency_samples"] = SAMPLES
-    config = run_dir / "config.yaml"
-    title, sections = saliency_sections(metrics, set(images), config.read_text() if config.is_file() else None)
-    html = atomic_write_text(run_dir / "report.html", render_html(title, sections, images))
-    md = atomic_write_text(run_dir / "report.md", render_markdown(title, sections, paths))
-    return html, md
+    return render_run(run_dir, saliency_sections, (SAMPLES, "saliency_samples"))
 
 
 def render_any(run_dir: str | Path) -> tuple[Path, Path]:
