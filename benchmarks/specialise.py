@@ -32,6 +32,7 @@ import argparse
 import copy
 import json
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -54,6 +55,8 @@ from detprune.specialise import ClassSubset, specialise
 REPO = Path(__file__).resolve().parents[1]
 BCCD = REPO.parent / "shared" / "data" / "bccd"
 CRITERIA = ("attribution", "coupling", "l1", "random")
+# named attribution settings, usable in --criteria beside the plain criteria
+VARIANTS = {"attribution_labels": ("attribution", {"use_labels": True, "reduction": "mean_abs"})}
 
 
 def parse_args() -> argparse.Namespace:
@@ -67,7 +70,10 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--baseline", type=Path, default=None, help="trained baseline (.safetensors, detprune.save)")
     ap.add_argument("--train-baseline-epochs", type=int, default=0,
                     help="train a baseline here when none is found (0: exit and say how to make one)")
-    ap.add_argument("--criteria", nargs="+", default=list(CRITERIA))
+    ap.add_argument("--criteria", nargs="+", default=list(CRITERIA),
+                    help=f"criteria and named variants ({', '.join(VARIANTS)})")
+    ap.add_argument("--seeds", nargs="+", type=int, default=[0],
+                    help="repeat every run per seed (calibration batches, fine-tune order and augmentation, random)")
     ap.add_argument("--macs", nargs="+", type=float, default=[0.5, 0.3])
     ap.add_argument("--schedule", default="global", choices=("local", "global"))
     ap.add_argument("--calib-batches", type=int, default=8)
@@ -120,7 +126,7 @@ def _subset(ds, n: int):
 
 
 def loader(ds, args: argparse.Namespace, shuffle: bool = False) -> DataLoader:
-    g = torch.Generator().manual_seed(0)
+    g = torch.Generator().manual_seed(getattr(args, "seed", 0))
     return DataLoader(ds, batch_size=args.batch, shuffle=shuffle, generator=g, collate_fn=collate_fn)
 
 
@@ -161,18 +167,20 @@ def baseline(args: argparse.Namespace, names: list[str], train_aug) -> torch.nn.
     return model.eval()
 
 
-def criterion_kwargs(name: str, calib: DataLoader, args: argparse.Namespace) -> dict[str, Any]:
+def criterion_kwargs(name: str, calib: DataLoader, args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
+    """(criterion to call, its options) for a --criteria name."""
+    name, extra = VARIANTS.get(name, (name, json.loads(args.attribution) if name == "attribution" else {}))
     if name in ("l1", "random"):
-        return {}
-    extra = json.loads(args.attribution) if name == "attribution" else {}
-    return {"data": calib, "max_batches": args.calib_batches, "progress": False, **extra}
+        return name, {"seed": args.seed} if name == "random" else {}
+    return name, {"data": calib, "max_batches": args.calib_batches, "progress": False, **extra}
 
 
 def prune_and_tune(model, crit: str, target: float, x, calib: DataLoader, train_aug_c, test_c,
                    args: argparse.Namespace) -> tuple[dict[str, float], dict[str, float], bool]:
     """Prune ``model`` to ``target`` of its MACs (one cut, or ``--steps`` iterative ones) and fine-tune;
     returns the scores right after the last cut, after fine-tuning, and whether the target was met."""
-    kw = criterion_kwargs(crit, calib, args)
+    crit, kw = criterion_kwargs(crit, calib, args)
+    seed_everything(args.seed)
     if args.steps <= 1:
         goal = target * count_macs(model, x)
         report = detprune.prune(model, x, crit, target=f"macs={goal:.0f}", schedule=args.schedule, measure=False, **kw)
@@ -201,14 +209,20 @@ def plot(rows: list[dict], path: Path) -> None:
     fig, axes = plt.subplots(2, len(keys), figsize=(4 * len(keys), 6), squeeze=False)
     for j, key in enumerate(keys):
         sub = [r for r in rows if r["kept"] == key]
-        base = next((r for r in sub if r["criterion"] == "unpruned"), None)
         for i, metric in enumerate(("map50", "f1")):
             ax = axes[i][j]
-            for crit in sorted({r["criterion"] for r in sub} - {"unpruned"}):
-                pts = sorted((r["macs_pct"], r[f"{metric}_ft"]) for r in sub if r["criterion"] == crit)
-                ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", label=crit)
-            if base is not None:
-                ax.scatter([100], [base[f"{metric}_ft"]], marker="*", s=120, color="black", label="unpruned")
+            for crit in sorted({r["criterion"] for r in sub}):
+                runs = [r for r in sub if r["criterion"] == crit]
+                # one point per MACs target, the mean over seeds; every seed as a faint dot
+                targets = sorted({round(r["macs_pct"]) for r in runs})
+                means = [statistics.fmean(r[f"{metric}_ft"] for r in runs if round(r["macs_pct"]) == t) for t in targets]
+                style = {"marker": "*", "s": 120, "color": "black"} if crit == "unpruned" else {}
+                if crit == "unpruned":
+                    ax.scatter(targets, means, label=crit, **style)
+                else:
+                    line = ax.plot(targets, means, "o-", label=crit)[0]
+                    ax.scatter([r["macs_pct"] for r in runs], [r[f"{metric}_ft"] for r in runs], s=8,
+                               color=line.get_color(), alpha=0.4)
             ax.set_xlabel("MACs % of the baseline")
             ax.set_ylabel(f"{metric} (fine-tuned)")
             ax.set_title(key, fontsize=9)
@@ -227,33 +241,43 @@ def markdown(rows: list[dict], args: argparse.Namespace, minutes: float) -> str:
              + f"{args.finetune_epochs} fine-tune epochs, {args.calib_batches} calibration batches of {args.batch}. "
              f"Wall time {minutes:.1f} min." + (" **--quick: a pipeline check, the numbers mean nothing.**"
                                                 if args.quick else ""), "",
-             "| kept class | criterion | MACs % | mAP50 pruned | mAP50 fine-tuned | F1 pruned | F1 fine-tuned |",
-             "|---|---|---:|---:|---:|---:|---:|"]
+             "| kept class | seed | criterion | MACs % | mAP50 pruned | mAP50 fine-tuned | F1 pruned | F1 fine-tuned |",
+             "|---|---:|---|---:|---:|---:|---:|---:|"]
     for r in rows:
-        lines.append(f"| {r['kept']} | {r['criterion']} | {r['macs_pct']:.1f} | {r['map50']:.4f} | {r['map50_ft']:.4f} "
-                     f"| {r['f1']:.4f} | {r['f1_ft']:.4f} |")
+        lines.append(f"| {r['kept']} | {r.get('seed', 0)} | {r['criterion']} | {r['macs_pct']:.1f} | {r['map50']:.4f} "
+                     f"| {r['map50_ft']:.4f} | {r['f1']:.4f} | {r['f1_ft']:.4f} |")
     return "\n".join(lines + [""] + goal_check(rows)) + "\n"
+
+
+def f1_changes(rows: list[dict], key: str) -> dict[str, list[float]]:
+    """Per criterion, the F1 change in points at <= 20 % MACs against the same seed's fine-tuned reference."""
+    refs = {r.get("seed", 0): r["f1_ft"] for r in rows if r["kept"] == key and r["criterion"] == "unpruned"}
+    out: dict[str, list[float]] = {}
+    for r in rows:
+        if r["kept"] == key and r["criterion"] != "unpruned" and r["macs_pct"] <= 20.5 and r.get("seed", 0) in refs:
+            out.setdefault(r["criterion"], []).append(100 * (r["f1_ft"] - refs[r.get("seed", 0)]))
+    return out
 
 
 def goal_check(rows: list[dict]) -> list[str]:
     """The paper's headline as a check: >= 80% fewer MACs, <= 2.5 points F1 lost against the unpruned
-    model fine-tuned on the same class, attribution ahead of l1 at that budget."""
-    out = ["## Goal check (>= 80% fewer MACs, <= 2.5 F1 points lost vs the unpruned model fine-tuned on the class)", ""]
+    model fine-tuned on the same class, attribution ahead of l1 at that budget (means over seeds)."""
+    out = ["## Goal check (>= 80% fewer MACs, <= 2.5 F1 points lost vs the unpruned model fine-tuned on the class)", "",
+           "F1 change in points at <= 20 % MACs, mean over seeds (± standard deviation, n seeds):", ""]
     for key in sorted({r["kept"] for r in rows}):
-        sub = [r for r in rows if r["kept"] == key]
-        ref = next((r for r in sub if r["criterion"] == "unpruned"), None)
-        deep = [r for r in sub if r["criterion"] != "unpruned" and r["macs_pct"] <= 20.5]
-        if ref is None or not deep:
+        ch = f1_changes(rows, key)
+        if not ch:
             out.append(f"- {key}: no run at <= 20% MACs")
             continue
-        by = {r["criterion"]: r for r in deep}
-        parts = [f"{c} {100 * (r['f1_ft'] - ref['f1_ft']):+.1f}" for c, r in sorted(by.items())]
-        best = max(deep, key=lambda r: r["f1_ft"])
-        met = 100 * (ref["f1_ft"] - by["attribution"]["f1_ft"]) <= 2.5 if "attribution" in by else False
-        ahead = ("attribution" in by and "l1" in by and by["attribution"]["f1_ft"] > by["l1"]["f1_ft"])
-        out.append(f"- {key}: unpruned fine-tuned F1 {ref['f1_ft']:.3f}; F1 change in points at <= 20% MACs: "
-                   f"{', '.join(parts)}; best {best['criterion']}. Attribution within 2.5 points: "
-                   f"{'yes' if met else 'no'}; attribution ahead of l1: {'yes' if ahead else 'no'}.")
+        mean = {c: statistics.fmean(v) for c, v in ch.items()}
+        sd = {c: statistics.stdev(v) if len(v) > 1 else float("nan") for c, v in ch.items()}
+        parts = [f"{c} {mean[c]:+.1f} ± {sd[c]:.1f} (n={len(ch[c])})" for c in sorted(ch)]
+        attrs = [c for c in mean if c.startswith("attribution")]
+        best_attr = max(attrs, key=mean.get) if attrs else None
+        met = best_attr is not None and mean[best_attr] >= -2.5
+        ahead = best_attr is not None and "l1" in mean and mean[best_attr] > mean["l1"]
+        out.append(f"- {key}: {', '.join(parts)}; best {max(mean, key=mean.get)}. Attribution ({best_attr}) within "
+                   f"2.5 points: {'yes' if met else 'no'}; ahead of l1: {'yes' if ahead else 'no'}.")
     return out
 
 
@@ -270,7 +294,14 @@ def main() -> None:
     stem = "specialise_quick" if args.quick else "specialise"
     args.out.mkdir(parents=True, exist_ok=True)
     rows: list[dict] = []
-    for cls in kept:
+
+    def save() -> None:
+        (args.out / f"{stem}.json").write_text(json.dumps({"rows": rows, "args": vars(args)}, indent=1, default=str))
+        (args.out / f"{stem}.md").write_text(markdown(rows, args, (time.time() - started) / 60))
+        plot(rows, args.out / f"{stem}.png")
+
+    for seed, cls in ((seed, cls) for seed in args.seeds for cls in kept):
+        args.seed = seed
         key = f"{args.dataset}: {cls}"
         spec_model = copy.deepcopy(base)
         with warnings.catch_warnings():
@@ -282,25 +313,24 @@ def main() -> None:
         s = score(spec_model, test_c, args)
         # the reference of the paper's claim: the unpruned model fine-tuned on the kept class just as long
         reference = copy.deepcopy(spec_model)
+        seed_everything(seed)
         finetune(reference, train_aug_c, args.finetune_epochs + (args.steps - 1) * args.step_epochs, args)
         t = score(reference, test_c, args)
-        rows.append({"kept": key, "criterion": "unpruned", "macs_pct": 100 * count_macs(spec_model, x) / macs_full,
+        rows.append({"kept": key, "seed": seed, "criterion": "unpruned",
+                     "macs_pct": 100 * count_macs(spec_model, x) / macs_full,
                      "map50": s["map50"], "f1": s["f1"], "map50_ft": t["map50"], "f1_ft": t["f1"]})
-        print(f"[{(time.time() - started) / 60:5.1f} min] {key} unpruned {s} fine-tuned {t}", flush=True)
+        print(f"[{(time.time() - started) / 60:5.1f} min] {key} seed {seed} unpruned {s} fine-tuned {t}", flush=True)
         del reference
         for crit in args.criteria:
             for target in args.macs:
                 model = copy.deepcopy(spec_model)
                 pruned, tuned, met = prune_and_tune(model, crit, target, x, calib, train_aug_c, test_c, args)
-                row = {"kept": key, "criterion": crit, "macs_pct": 100 * count_macs(model, x) / macs_full,
+                row = {"kept": key, "seed": seed, "criterion": crit, "macs_pct": 100 * count_macs(model, x) / macs_full,
                        "map50": pruned["map50"], "f1": pruned["f1"], "map50_ft": tuned["map50"], "f1_ft": tuned["f1"],
                        "target_met": met}
                 rows.append(row)
                 print(f"[{(time.time() - started) / 60:5.1f} min] {key} {crit} {row}", flush=True)
-                (args.out / f"{stem}.json").write_text(json.dumps({"rows": rows, "args": vars(args)}, indent=1,
-                                                                  default=str))
-                (args.out / f"{stem}.md").write_text(markdown(rows, args, (time.time() - started) / 60))
-                plot(rows, args.out / f"{stem}.png")
+                save()
     print((args.out / f"{stem}.md").read_text())
 
 
