@@ -216,9 +216,8 @@ def plot(rows: list[dict], path: Path) -> None:
                 # one point per MACs target, the mean over seeds; every seed as a faint dot
                 targets = sorted({round(r["macs_pct"]) for r in runs})
                 means = [statistics.fmean(r[f"{metric}_ft"] for r in runs if round(r["macs_pct"]) == t) for t in targets]
-                style = {"marker": "*", "s": 120, "color": "black"} if crit == "unpruned" else {}
                 if crit == "unpruned":
-                    ax.scatter(targets, means, label=crit, **style)
+                    ax.scatter(targets, means, marker="*", s=120, color="black", label=crit)
                 else:
                     line = ax.plot(targets, means, "o-", label=crit)[0]
                     ax.scatter([r["macs_pct"] for r in runs], [r[f"{metric}_ft"] for r in runs], s=8,
