@@ -37,7 +37,10 @@ def summary(kept: dict[str, float]) -> dict[str, float]:
     def mean(prefix: str) -> float:
         return float(np.mean([v for n, v in kept.items() if n.startswith(prefix)]))
 
-    return {"box": mean("head.cv2"), "cls": mean("head.cv3"), "backbone": mean("stage"), "min": min(kept.values())}
+    low = sorted(kept, key=kept.get)
+    emptied = [n.removesuffix(".conv.weight") for n in low if kept[n] <= 0.05]
+    return {"box": mean("head.cv2"), "cls": mean("head.cv3"), "backbone": mean("stage"), "min": kept[low[0]],
+            "emptied": ", ".join(emptied) or "-"}
 
 
 def main() -> None:
@@ -58,9 +61,10 @@ def main() -> None:
     lines = ["# Kept width per head branch: global vs local schedule", "",
              f"Command: `uv run python benchmarks/specialise_allocation.py --classes {' '.join(mine.classes)}`  ",
              f"BCCD yolov8n baseline specialised to one class, pruned to {mine.macs:.0%} of its MACs; mean kept fraction "
-             "of the output channels of the convs in each part (1 = untouched), and the smallest over all convs.", "",
-             "| kept class | schedule | criterion | box branch | class branch | backbone | smallest |",
-             "|---|---|---|---:|---:|---:|---:|"]
+             "of the output channels of the convs in each part (1 = untouched), the smallest over all convs, and the convs "
+             "left with <= 5 % of their channels.", "",
+             "| kept class | schedule | criterion | box branch | class branch | backbone | smallest | emptied convs |",
+             "|---|---|---|---:|---:|---:|---:|---|"]
     for cls in mine.classes:
         one = copy.deepcopy(base)
         with warnings.catch_warnings():
@@ -76,7 +80,7 @@ def main() -> None:
                 detprune.prune(model, x, crit, target=f"macs={goal:.0f}", schedule=schedule, measure=False, **kw)
                 s = summary(kept_fractions(model, widths))
                 lines.append(f"| {cls} | {schedule} | {name} | {s['box']:.2f} | {s['cls']:.2f} | {s['backbone']:.2f} "
-                             f"| {s['min']:.2f} |")
+                             f"| {s['min']:.2f} | {s['emptied']} |")
                 print(lines[-1], flush=True)
     mine.out.mkdir(parents=True, exist_ok=True)
     (mine.out / "specialise_allocation.md").write_text("\n".join(lines) + "\n")
