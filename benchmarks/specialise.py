@@ -299,17 +299,20 @@ def main() -> None:
         (args.out / f"{stem}.md").write_text(markdown(rows, args, (time.time() - started) / 60))
         plot(rows, args.out / f"{stem}.png")
 
+    one_class: dict[str, tuple] = {}  # class -> (specialised model, its cmap, its score): seed-independent
     for seed, cls in ((seed, cls) for seed in args.seeds for cls in kept):
         args.seed = seed
         key = f"{args.dataset}: {cls}"
-        spec_model = copy.deepcopy(base)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # save/load width warning: not relevant here
-            cmap = specialise(spec_model, [cls], names)
+        if cls not in one_class:
+            model = copy.deepcopy(base)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # save/load width warning: not relevant here
+                cmap = specialise(model, [cls], names)
+            one_class[cls] = (model, cmap, score(model, ClassSubset(test, cmap.classes), args))
+        spec_model, cmap, s = one_class[cls]
         test_c = ClassSubset(test, cmap.classes)
         train_c, train_aug_c = ClassSubset(train, cmap.classes), ClassSubset(train_aug, cmap.classes)
         calib = loader(train_c, args, shuffle=True)
-        s = score(spec_model, test_c, args)
         # the reference of the paper's claim: the unpruned model fine-tuned on the kept class just as long
         reference = copy.deepcopy(spec_model)
         seed_everything(seed)

@@ -234,7 +234,6 @@ def export(model: nn.Module, img_size: int, spec: ExportSpec, out_dir: Path, ste
     return out
 
 
-
 def measure_and_export(models: list[Any], val: Any, recipe: Any, metrics: dict[str, Any], run_dir: Path,
                        evaluate_fn: Callable[[nn.Module, Any, EvalSpec], dict[str, Any]],
                        exported: list[Any], log: Log = print) -> None:
