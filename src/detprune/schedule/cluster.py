@@ -6,7 +6,10 @@ down to the next lower multiple of the group's cluster size (the runtime's natur
 unit of importance lost, and repeats until the goal is reached. Latency comes from a function
 ``latency(group, kept) -> ms`` (measured tables in practice, a synthetic staircase in tests);
 the model's latency is estimated additively from the measured start, and the goal callback may
-replace the estimate by a real measurement before accepting it.
+replace the estimate by a real measurement before accepting it. A latency function whose
+answers depend on the other groups' widths (:class:`~detprune.schedule.layer_table.LayerTable`)
+may also define ``prefetch(pairs)`` (called with every candidate of a step before any is priced)
+and ``commit(group, kept)`` (called after each step).
 """
 
 from __future__ import annotations
@@ -79,6 +82,7 @@ def greedy_clusters(states: list[ClusterState], latency: LatencyFn, start_ms: fl
     runtime. Stops early, unreached, when no group can lose another cluster.
     """
     est = float(start_ms)
+    prefetch, commit = getattr(latency, "prefetch", None), getattr(latency, "commit", None)
 
     def removal() -> Removal:
         return {s.index: s.removal() for s in states}
@@ -87,6 +91,8 @@ def greedy_clusters(states: list[ClusterState], latency: LatencyFn, start_ms: fl
     steps: list[GreedyStep] = []
     while not reached and (max_steps is None or len(steps) < max_steps):
         best: tuple[tuple, ClusterState, int, float, float] | None = None
+        if prefetch is not None:
+            prefetch([(s.index, w) for s in states if (nxt := s.next_width()) is not None for w in (s.kept, nxt)])
         for s in states:
             nxt = s.next_width()
             if nxt is None:
@@ -102,6 +108,8 @@ def greedy_clusters(states: list[ClusterState], latency: LatencyFn, start_ms: fl
         _, s, nxt, saved, lost = best
         before = s.kept
         s.removed += before - nxt
+        if commit is not None:
+            commit(s.index, nxt)
         est -= max(saved, 0.0)
         steps.append(GreedyStep(s.index, before, nxt, saved, lost, est))
         reached, est = goal(removal(), est)

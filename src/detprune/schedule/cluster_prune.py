@@ -31,7 +31,8 @@ from detprune.graph.surgery import refresh_submodules, remove_channels
 from detprune.schedule.cluster import ClusterState, GreedyStep, Removal, greedy_clusters
 from detprune.schedule.cost import CostModel
 from detprune.schedule.global_rank import normalised
-from detprune.schedule.layer_latency import GroupLatency
+from detprune.schedule.layer_latency import MODES, GroupLatency
+from detprune.schedule.layer_table import LayerTable
 from detprune.schedule.lut import LatencyLUT
 from detprune.schedule.preview import pruned_copy
 from detprune.schedule.runners import compare
@@ -86,12 +87,17 @@ def cluster_prune(model: nn.Module, example_inputs: Any, target: Target | str, c
                   max_verify: int = 4, rounds: int = 5, calls: int = 3, **criterion_kwargs: Any) -> ClusterReport:
     """Prune ``model`` in place by whole clusters until ``target`` (see the module docstring).
 
+    ``mode``: how a step's latency saving is priced: ``"layers"`` times the group's layers alone
+    (fast), ``"table"`` sums per-layer timings over (in, out) widths at the current widths of every
+    group (no double counting where groups meet), ``"model"`` times the whole model per width.
     ``cluster``: an int skips staircase measurement and uses that size everywhere; a dict maps
     group labels (first producing module path) to sizes, others are measured. ``lut``: a table
     or a file to read/extend (default: this machine's cache file for ``runtime``/``threads``).
     """
     from detprune.api import groups as find_groups  # api imports the schedule package
 
+    if mode not in MODES + ("table",):
+        raise ValueError(f"mode must be one of {MODES + ('table',)}, got {mode!r}")
     goal_t = Target.parse(target, runtime or "torch")
     rt = goal_t.runtime if goal_t.metric == "latency" else (runtime or "torch")
     threads = torch.get_num_threads() if threads is None else int(threads)
@@ -113,11 +119,13 @@ def cluster_prune(model: nn.Module, example_inputs: Any, target: Target | str, c
         crit = get_criterion(criterion, **criterion_kwargs)
         crit_name = crit.name
         crit.prepare(model, found, data=data, example_inputs=example_inputs)
-        gl = GroupLatency(model, example_inputs, found, rt, mode, table, threads, rounds, calls)
+        gl = GroupLatency(model, example_inputs, found, rt, "layers" if mode == "table" else mode, table, threads,
+                          rounds, calls)
+        lt = LayerTable(model, example_inputs, found, rt, table, threads, rounds, calls) if mode == "table" else None
         cm = CostModel(model, example_inputs, found) if goal_t.metric != "latency" else None
         states = []
         for g in found:
-            if not g.prunable or not gl.measurable(g.index):
+            if not g.prunable or not gl.measurable(g.index) or (lt is not None and not lt.measurable(g.index)):
                 continue
             key = _key(g)
             size0, prunable0 = sizes0.setdefault(key, (g.size, g.prunable))
@@ -134,6 +142,8 @@ def cluster_prune(model: nn.Module, example_inputs: Any, target: Target | str, c
             c = clusters[key][0]
             states.append(ClusterState(g.index, g.size, order, imp, c))
             gl.grid[g.index] = (c, g.size - len(order))
+            if lt is not None:
+                lt.plan(g.index, order)
 
         def goal_fn(rem: Removal, est: float) -> tuple[bool, float]:
             nonlocal verified
@@ -148,8 +158,8 @@ def cluster_prune(model: nn.Module, example_inputs: Any, target: Target | str, c
             real = current_ms * cand / now
             return real <= goal, real
 
-        res = greedy_clusters(states, gl, current_ms, goal_fn, max_steps=finetune_every)
-        measured += gl.measured
+        res = greedy_clusters(states, lt or gl, current_ms, goal_fn, max_steps=finetune_every)
+        measured += gl.measured + (lt.measured if lt is not None else 0)
         remove_channels(found, res.removal)
         refresh_submodules(model)
         steps += res.steps

@@ -45,7 +45,31 @@ def input_width(module: nn.Module) -> tuple[int, int] | None:
     return None
 
 
-class _Bench(nn.Module):
+def record_input_shapes(model: nn.Module, example_inputs: Any, modules: list[nn.Module]) -> dict[int, list[torch.Size]]:
+    """id(module) -> shapes of the first input of each of its calls, from one eval forward."""
+    wanted = {id(m): m for m in modules}
+    shapes: dict[int, list[torch.Size]] = {}
+
+    def hook(mod: nn.Module, args: tuple) -> None:
+        if args and isinstance(args[0], Tensor) and not list(mod.children()):
+            shapes.setdefault(id(mod), []).append(args[0].shape)
+
+    hooks = [m.register_forward_pre_hook(hook) for m in wanted.values()]
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            from detprune.deploy._inputs import call_model
+
+            call_model(model, copy.copy(example_inputs))
+    finally:
+        for h in hooks:
+            h.remove()
+        model.train(was_training)
+    return shapes
+
+
+class Bench(nn.Module):
     """Runs each layer on its own input: the group's layers, without the rest of the network."""
 
     def __init__(self, layers: list[nn.Module], calls: list[int]) -> None:
@@ -74,30 +98,9 @@ class GroupLatency:
         self.measured = 0  # variants timed (not served from the table)
         self._sig: dict[int, str] = {}
         self._last: dict[int, int] = {}
-        self._shapes: dict[int, list[torch.Size]] = self._record_shapes() if mode == "layers" else {}
-
-    # ------------------------------------------------------------------ setup
-    def _record_shapes(self) -> dict[int, list[torch.Size]]:
-        wanted = {id(m.slot.module): m.slot.module for g in self.groups.values() for m in g.members}
-        shapes: dict[int, list[torch.Size]] = {}
-
-        def hook(mod: nn.Module, args: tuple) -> None:
-            if args and isinstance(args[0], Tensor) and not list(mod.children()):
-                shapes.setdefault(id(mod), []).append(args[0].shape)
-
-        hooks = [m.register_forward_pre_hook(hook) for m in wanted.values()]
-        was_training = self.model.training
-        self.model.eval()
-        try:
-            with torch.no_grad():
-                from detprune.deploy._inputs import call_model
-
-                call_model(self.model, copy.copy(self.example_inputs))
-        finally:
-            for h in hooks:
-                h.remove()
-            self.model.train(was_training)
-        return shapes
+        members = [m.slot.module for g in groups for m in g.members]
+        self._shapes: dict[int, list[torch.Size]] = \
+            record_input_shapes(model, example_inputs, members) if mode == "layers" else {}
 
     def layers(self, gi: int) -> list[nn.Module]:
         """The member layers timed in ``layers`` mode (called in the forward, resizable)."""
@@ -153,7 +156,7 @@ class GroupLatency:
                     s[axis] = new_width
                 calls.append(i)
                 inputs.append(torch.rand(s, generator=gen))
-        return _Bench(layers, calls), tuple(inputs)
+        return Bench(layers, calls), tuple(inputs)
 
     def measure(self, gi: int, widths: list[int], anchor: int | None = None) -> dict[int, float]:
         """Time the widths of group ``gi`` not yet in the table, side by side; returns all known points.

@@ -82,6 +82,11 @@ def cache_dir() -> Path:
     return Path(root) / "latency"
 
 
+def _point_key(width: int | str) -> str:
+    """A group's width (``96``) or a layer's ``"96x80"`` (input x output channels)."""
+    return width if isinstance(width, str) else str(int(width))
+
+
 class LatencyLUT:
     """Width -> milliseconds per layer-set signature, plus the cluster size derived from it."""
 
@@ -94,16 +99,17 @@ class LatencyLUT:
 
     # ------------------------------------------------------------------ entries
     def points(self, sig: str) -> dict[int, float]:
-        return {int(k): float(v) for k, v in self.entries.get(sig, {}).get("points", {}).items()}
+        """Width -> ms of a group signature (per-layer ``"cin x cout"`` keys are left out)."""
+        return {int(k): float(v) for k, v in self.entries.get(sig, {}).get("points", {}).items() if k.isdigit()}
 
-    def get(self, sig: str, width: int) -> float | None:
-        v = self.entries.get(sig, {}).get("points", {}).get(str(int(width)))
+    def get(self, sig: str, width: int | str) -> float | None:
+        v = self.entries.get(sig, {}).get("points", {}).get(_point_key(width))
         return None if v is None else float(v)
 
-    def put(self, sig: str, width: int, ms: float, label: str = "") -> None:
+    def put(self, sig: str, width: int | str, ms: float, label: str = "") -> None:
         """Record a measurement; repeated measurements keep the minimum (see ``runners``)."""
         entry = self.entries.setdefault(sig, {"label": label, "points": {}})
-        key = str(int(width))
+        key = _point_key(width)
         old = entry["points"].get(key)
         entry["points"][key] = float(ms) if old is None else min(float(old), float(ms))
 
