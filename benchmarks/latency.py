@@ -12,7 +12,10 @@ ways, all with the L1 criterion:
 * ``global``  one global ranking of normalised scores (``schedule="global"``), any width;
 * ``cluster`` cluster pruning (Gamanayake et al. 2020) on the runtime being measured: staircases
   of each group's layers measured on that runtime, cluster sizes derived from their steps, greedy
-  removal of whole clusters by latency saved per importance lost until the MACs target.
+  removal of whole clusters by latency saved per importance lost until the MACs target;
+* ``narrower`` (built-in YOLOs only) not pruning: the same architecture built with a smaller width
+  multiplier (MACs closest to the target, every width a multiple of 8), a reference for what this
+  runtime gives a network that is regular and that narrow by design.
 
 Then the unpruned model and the four variants are timed *side by side* (interleaved rounds, minimum
 per variant; see ``detprune.schedule.runners``) ``--repeats`` times on each runtime. The table
@@ -39,6 +42,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -49,7 +53,7 @@ from detprune.schedule.lut import LatencyLUT, cache_dir
 from detprune.schedule.runners import compare
 
 REPO = Path(__file__).resolve().parents[1]
-METHODS = ("ratio", "round8", "global", "cluster")
+METHODS = ("ratio", "round8", "global", "cluster", "narrower")
 
 
 class TorchvisionCore(nn.Module):
@@ -85,7 +89,12 @@ def variants(base: nn.Module, x: Tensor, macs: float, runtime: str, args: argpar
     for method in METHODS:
         model = copy.deepcopy(base)
         t0 = time.time()
-        if method == "cluster":
+        if method == "narrower":
+            if name.startswith("torchvision:"):
+                continue
+            model, width = narrower(name, base, x, macs, args.num_classes)
+            info[method] = {"width": width}
+        elif method == "cluster":
             lut = lut_dir / f"{name.replace(':', '_')}-{runtime}-t{args.threads}-{args.size}.json"
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
@@ -93,11 +102,13 @@ def variants(base: nn.Module, x: Tensor, macs: float, runtime: str, args: argpar
                                     lut=lut, window=args.window, probe_step=args.probe_step,
                                     rounds=args.probe_rounds, calls=args.probe_calls,
                                     cluster=args.cluster)
+            last = rep.steps[-1].estimate_ms if rep.steps else rep.latency_before_ms
             sizes = sorted({c for c, _ in rep.clusters.values()})
             info[method] = {"clusters": {k: list(v) for k, v in rep.clusters.items()},
                             "staircases_found": sum(src == "staircase" for _, src in rep.clusters.values()),
                             "groups": len(rep.clusters), "cluster_sizes": sizes, "steps": len(rep.steps),
-                            "measurements": rep.measurements, "warnings": len(caught), "lut": str(rep.lut_path)}
+                            "measurements": rep.measurements, "warnings": len(caught), "lut": str(rep.lut_path),
+                            "estimate_ms": round(last, 2), "measured_ms": round(rep.latency_after_ms, 2)}
         else:
             kw = {"ratio": {}, "round8": {"round_to": 8}, "global": {"schedule": "global"}}[method]
             rep = detprune.prune(model, x, "l1", target=f"macs={macs}", measure=False, **kw)
@@ -105,6 +116,22 @@ def variants(base: nn.Module, x: Tensor, macs: float, runtime: str, args: argpar
         info[method]["seconds"] = round(time.time() - t0, 1)
         out[method] = model.eval()
     return out, info
+
+
+def narrower(name: str, base: nn.Module, x: Tensor, macs: float, num_classes: int) -> tuple[nn.Module, float]:
+    """The same architecture built with a smaller width multiplier, MACs closest to the target:
+    regular (multiple-of-8) widths everywhere, i.e. what a runtime gives a network designed that narrow."""
+    from detprune.detection.models import build_model
+
+    target, full = macs * count_macs(base, x), base.spec["width"]
+    best: tuple[float, nn.Module, float] | None = None
+    for f in np.linspace(0.5, 0.9, 17):
+        torch.manual_seed(0)
+        m = build_model(name, num_classes, width=full * f).eval()
+        gap = abs(count_macs(m, x) - target)
+        if best is None or gap < best[0]:
+            best = (gap, m, round(full * f, 4))
+    return best[1], best[2]
 
 
 def measure(models: list[nn.Module], x: Tensor, runtime: str, args: argparse.Namespace) -> list[list[float]]:
@@ -199,7 +226,8 @@ def markdown(rows: list[dict], info: dict, args: argparse.Namespace, started: fl
         if c:
             lines.append(f"- {key}: {c['staircases_found']}/{c['groups']} cluster sizes from measured staircases, "
                          f"sizes used {c['cluster_sizes']}, {c['steps']} greedy steps, {c['measurements']} "
-                         f"width measurements, {c['seconds']} s (others: "
+                         f"width measurements, estimated {c['estimate_ms']} ms vs measured {c['measured_ms']} ms "
+                         f"after pruning, {c['seconds']} s (others: "
                          + ", ".join(f"{m} {v['seconds']} s" for m, v in methods.items() if m != "cluster") + ")")
     return "\n".join(lines) + "\n"
 
@@ -241,8 +269,9 @@ def main() -> None:
             pruned, made = variants(base, x, args.macs, rt, args, lut_dir, name)
             info[f"{name} / {rt}"] = made
             print(f"[{time.time() - started:6.0f}s] {name} on {rt}: timing {made}", flush=True)
-            reps = measure([base] + [pruned[m] for m in METHODS], x, rt, args)
-            for j, method in enumerate(METHODS, start=1):
+            methods = [m for m in METHODS if m in pruned]
+            reps = measure([base] + [pruned[m] for m in methods], x, rt, args)
+            for j, method in enumerate(methods, start=1):
                 speed = [r[0] / r[j] for r in reps]
                 m = pruned[method]
                 macs = count_macs(m, x)

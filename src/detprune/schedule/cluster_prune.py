@@ -80,16 +80,18 @@ def _key(g: Any) -> tuple[str, ...]:
 
 def cluster_prune(model: nn.Module, example_inputs: Any, target: Target | str, criterion: str = "l1",
                   runtime: str | None = None, ignore: Iterable[Any] = (), data: Any = None, *,
-                  mode: str = "layers", lut: LatencyLUT | str | Path | None = None, save_lut: bool = True,
+                  mode: str = "table", lut: LatencyLUT | str | Path | None = None, save_lut: bool = True,
                   threads: int | None = None, cluster: int | dict[str, int] | None = None, window: int = 48,
                   probe_step: int = 2, max_ratio: float = 0.9, min_channels: int = 1,
                   finetune: Callable[[nn.Module, int], None] | None = None, finetune_every: int | None = None,
                   max_verify: int = 4, rounds: int = 5, calls: int = 3, **criterion_kwargs: Any) -> ClusterReport:
     """Prune ``model`` in place by whole clusters until ``target`` (see the module docstring).
 
-    ``mode``: how a step's latency saving is priced: ``"layers"`` times the group's layers alone
-    (fast), ``"table"`` sums per-layer timings over (in, out) widths at the current widths of every
-    group (no double counting where groups meet), ``"model"`` times the whole model per width.
+    ``mode``: how a step's latency saving is priced: ``"table"`` (default) sums per-layer timings
+    over (in, out) widths at the current widths of every group (no double counting where groups
+    meet), ``"layers"`` times the group's layers alone at full neighbour widths (the estimate
+    overshoots once neighbours shrink), ``"model"`` times the whole model per width (slow).
+    Cluster sizes always come from the group staircases (``"model"``: whole-model staircases).
     ``cluster``: an int skips staircase measurement and uses that size everywhere; a dict maps
     group labels (first producing module path) to sizes, others are measured. ``lut``: a table
     or a file to read/extend (default: this machine's cache file for ``runtime``/``threads``).
@@ -189,27 +191,36 @@ def cluster_prune(model: nn.Module, example_inputs: Any, target: Target | str, c
 
 
 def build_lut(model: nn.Module, example_inputs: Any, runtime: str, path: str | Path, threads: int = 1,
-              ignore: Iterable[Any] = (), mode: str = "layers", window: int = 48, probe_step: int = 2,
+              ignore: Iterable[Any] = (), mode: str = "table", window: int = 48, probe_step: int = 2,
               max_ratio: float = 0.9, rounds: int = 5, calls: int = 3) -> LatencyLUT:
     """Measure a complete table on *this* machine (run it on the deployment device): every group's
-    staircase and every multiple of its cluster size down to ``1 - max_ratio`` of its width.
+    staircase and every multiple of its cluster size down to ``1 - max_ratio`` of its width, and
+    (``mode="table"``) every conv / linear layer on the grid of those widths (see
+    :meth:`LayerTable.measure_grid` for the one gap: concat inputs).
 
-    ``cluster_prune(..., lut=path)`` on another machine then needs no measurements for this model
-    (it warns that the table describes another device, which is the point).
+    ``cluster_prune(..., lut=path, mode=mode)`` on another machine then needs no (or, with concats,
+    few) measurements for this model (it warns that the table describes another device, which
+    is the point).
     """
     from detprune.api import groups as find_groups
 
     table = _open_lut(path, runtime, threads)
     model.eval()
     found = find_groups(model, example_inputs, ignore)
-    gl = GroupLatency(model, example_inputs, found, runtime, mode, table, threads, rounds, calls)
+    gl = GroupLatency(model, example_inputs, found, runtime, "layers" if mode == "table" else mode, table, threads,
+                      rounds, calls)
+    grid: dict[int, list[int]] = {}
     for g in found:
         if not g.prunable or not gl.measurable(g.index):
             continue
         floor = max(1, g.size - int(math.floor(max_ratio * g.prunable)))
         c = gl.staircase(g.index, floor, window, probe_step).cluster
         top = (g.size // c) * c
-        gl.measure(g.index, [g.size] + list(range(top, floor - 1, -c)))
+        grid[g.index] = [g.size] + list(range(top, floor - 1, -c))
+        if mode != "table":
+            gl.measure(g.index, grid[g.index])
+    if mode == "table":
+        LayerTable(model, example_inputs, found, runtime, table, threads, rounds, calls).measure_grid(grid)
     table.save(path)
     return table
 

@@ -168,6 +168,34 @@ class LayerTable:
             for cfg in self._configs(gi, kept):
                 if min(cfg[1:]) > 0 and self._get(cfg) is None:
                     todo.setdefault((self.layers[cfg[0]].signature, cfg[1], cfg[2]), cfg)
+        self._time(todo)
+
+    def measure_grid(self, widths: dict[int, list[int]]) -> None:
+        """Time every layer at every combination of its groups' listed widths (``build_lut``).
+
+        Exact for axes fed by one group whose classes hold one position each (conv chains,
+        residual stages); an axis fed by several groups (a concat) is timed at full width only,
+        and its other widths are timed when pruning needs them.
+        """
+        todo: dict[tuple[str, int, int], Config] = {}
+        for lid, layer in self.layers.items():
+            axes: dict[str, list[int]] = {"in": [layer.cin], "out": [layer.cout]}
+            for axis, base in (("in", layer.cin), ("out", layer.cout)):
+                rows = [(gi, member) for gi in self._users[lid] for l2, ax, member in self.touch[gi]
+                        if l2 == lid and ax == axis]
+                if len(rows) == 1 and rows[0][0] in widths:
+                    gi, member = rows[0]
+                    if (self.counts[gi][member] <= 1).all() and self.counts[gi][member].sum() == base:
+                        axes[axis] = sorted(set(widths[gi]) | {base}, reverse=True)
+            ins = axes["out"] if layer.depthwise else axes["in"]
+            for cin in ins:
+                for cout in ([cin] if layer.depthwise else axes["out"]):
+                    cfg = (lid, cin, cout)
+                    if self._get(cfg) is None:
+                        todo.setdefault((layer.signature, cin, cout), cfg)
+        self._time(todo)
+
+    def _time(self, todo: dict[tuple[str, int, int], Config]) -> None:
         if not todo:
             return
         runners = []

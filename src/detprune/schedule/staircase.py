@@ -9,9 +9,11 @@ saves MACs but no time; pruning down to the next multiple of the step width is w
 Given latencies at several widths, each candidate width ``w`` is scored with two models and
 compared, by BIC, with a straight line and with each other: a *staircase* ("level per block
 ceil(k / w) plus a common slope"; a finer ``w`` always fits at least as well, so BIC's parameter
-penalty selects the coarsest width the data supports) and a *misalignment penalty* ("line plus
+penalty selects the coarsest width the data supports), a *misalignment penalty* ("line plus
 a constant extra cost when k is not a multiple of w"; ONNX Runtime shows this saw-tooth when a
-layer's input channels break its 4/8-wide packing). A staircase that does not beat the line clearly (flat,
+layer's input channels break its 4/8-wide packing), and both at once (steps every ``w`` with a
+saw-tooth of a finer ``v`` on top: ONNX Runtime on AVX-512 shows 16-wide steps under a 4-wide
+saw-tooth, and a cluster of 4 there saves no time). A staircase that does not beat the line clearly (flat,
 linear or noisy measurements) falls back to 16 on AVX-512 machines, else 8, with a warning.
 """
 
@@ -24,6 +26,7 @@ import numpy as np
 
 CANDIDATES = (4, 8, 16, 32, 64)
 MIN_EVIDENCE = 6.0  # BIC units the staircase must win by ("strong" on Kass & Raftery's scale)
+COARSER_WITHIN = 2.0  # BIC units within which a coarser width is preferred ("not worth more than a mention")
 
 
 class StaircaseWarning(UserWarning):
@@ -67,6 +70,26 @@ def _bic(y: np.ndarray, design: np.ndarray) -> float:
     return n * np.log(rss / n + scale) + p * np.log(n)
 
 
+def _blocks(k: np.ndarray, w: int) -> np.ndarray:
+    """Block index ``ceil(k / w)`` per width; a block with a single width joins its neighbour
+    (one point would get its own level and fit its noise exactly)."""
+    blocks = np.ceil(k / w).astype(np.int64)
+    levels, counts = np.unique(blocks, return_counts=True)
+    for lv in levels[counts < 2]:
+        others = levels[levels != lv]
+        if len(others):
+            blocks[blocks == lv] = others[np.argmin(np.abs(others - lv))]
+    return blocks
+
+
+def _misaligned(design: np.ndarray, k: np.ndarray, w: int) -> np.ndarray | None:
+    """``design`` plus a constant extra cost for widths that are not multiples of ``w``."""
+    aligned = (k % w == 0).astype(np.float64)
+    if not 2 <= aligned.sum() < len(k) - 1:
+        return None
+    return np.concatenate([design, 1.0 - aligned[:, None]], axis=1)
+
+
 def derive_cluster(sizes: np.ndarray | list[int], ms: np.ndarray | list[float],
                    candidates: tuple[int, ...] = CANDIDATES, fallback: int | None = None,
                    min_evidence: float = MIN_EVIDENCE, warn: bool = True, label: str = "") -> ClusterFit:
@@ -78,25 +101,26 @@ def derive_cluster(sizes: np.ndarray | list[int], ms: np.ndarray | list[float],
     fallback = fallback or default_cluster()
     line = np.stack([np.ones_like(k), k], axis=1)
     base = _bic(y, line) if len(k) >= 3 else np.inf
-    best: tuple[float, int] | None = None
+    scores: dict[int, float] = {}  # best BIC per width
     for w in sorted(candidates):
-        blocks = np.ceil(k / w).astype(np.int64)
+        blocks = _blocks(k, w)
         levels = np.unique(blocks)
         stairs = None
-        if 3 <= len(levels) <= len(k) / 2:  # two steps at least, and several points per step
+        if 2 <= len(levels) <= len(k) / 2:  # a step at least, and several points per step
             stairs = np.concatenate([(blocks[:, None] == levels[None, :]).astype(np.float64), k[:, None]], axis=1)
-        aligned = (k % w == 0).astype(np.float64)
-        misalign = np.concatenate([line, 1.0 - aligned[:, None]], axis=1) if 2 <= aligned.sum() < len(k) - 1 else None
-        for design in (stairs, misalign):
-            if design is None:
-                continue
-            score = _bic(y, design)
-            if best is None or score < best[0] - 1e-9:
-                best = (score, w)
-    if best is not None and base - best[0] >= min_evidence:
-        return ClusterFit(best[1], "staircase", float(base - best[0]))
+        designs = [stairs, _misaligned(line, k, w)]
+        if stairs is not None:  # steps every w channels, and a finer packing penalty inside them
+            designs += [_misaligned(stairs, k, v) for v in candidates if v < w and w % v == 0]
+        fits = [_bic(y, d) for d in designs if d is not None]
+        if fits:
+            scores[w] = min(fits)
+    if scores and base - min(scores.values()) >= min_evidence:
+        # the coarsest width that fits about as well as the best: a finer one must earn its extra levels
+        top = min(scores.values())
+        w = max(v for v, sc in scores.items() if sc <= top + COARSER_WITHIN)
+        return ClusterFit(w, "staircase", float(base - scores[w]))
     if warn:
         where = f" for {label}" if label else ""
         warnings.warn(f"no clear latency staircase{where} ({len(k)} widths measured); using cluster size {fallback}",
                       StaircaseWarning, stacklevel=2)
-    return ClusterFit(fallback, "fallback", float(base - best[0]) if best is not None else 0.0)
+    return ClusterFit(fallback, "fallback", float(base - min(scores.values())) if scores else 0.0)
