@@ -146,3 +146,31 @@ def test_bad_arguments(tiny) -> None:
     with pytest.raises(ValueError, match="target"):
         detprune.prune(model, x, target="flops=0.5")
     assert torch.is_tensor(x)
+
+
+class TwoProducers(torch.nn.Module):
+    """Two convs concatenated into one consumer: one coupling group with two producers (a PAN's concat)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.left, self.right = torch.nn.Conv2d(3, 20, 1), torch.nn.Conv2d(3, 20, 1)
+        self.out = torch.nn.Conv2d(40, 4, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.out(torch.cat([self.left(x), self.right(x)], 1))
+
+
+def test_max_ratio_bounds_each_producer_of_a_concat() -> None:
+    """A producer whose channels all score zero keeps 1 - max_ratio of them, not one channel."""
+    model, x = TwoProducers().eval(), torch.rand(1, 3, 8, 8)
+    found = detprune.groups(model, x)
+    cat = next(g for g in found if any(m.slot.module is model.left for m in g.members)
+               and any(m.slot.module is model.right for m in g.members))
+    scores = {g.index: np.ones(g.size) for g in found}
+    left_classes = np.unique(next(m.cls for m in cat.members if m.slot.module is model.left and m.slot.role == "out"))
+    scores[cat.index][left_classes] = 0.0  # every left channel looks useless
+    unbounded = removal_order(cat, scores[cat.index])
+    assert len(np.intersect1d(unbounded[:19], left_classes)) == 19  # old behaviour: left down to 1 channel
+    removal = global_removal(found, scores, ratio=0.5, max_ratio=0.9)
+    kept_left = 20 - len(np.intersect1d(removal[cat.index], left_classes))
+    assert kept_left == 2  # 10 % of 20

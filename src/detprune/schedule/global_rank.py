@@ -4,7 +4,9 @@ Scores of different groups are not comparable as they come (a criterion's scale 
 the layer), so each group's scores are divided by their mean (or max) over the group's
 unpinned classes first. Taking the ``k`` lowest classes of the ranking lets sensitive groups
 keep their width while redundant ones shrink a lot; ``max_ratio`` and ``min_channels`` stop
-any group from being wiped out, and ``k`` is the knob a target search bisects.
+any group from being wiped out (``max_ratio`` also bounds each member slot, so a concat's
+producer whose channels all score low keeps ``1 - max_ratio`` of them), and ``k`` is the knob
+a target search bisects.
 """
 
 from __future__ import annotations
@@ -75,7 +77,7 @@ def global_ranking(groups: list[Group], scores: dict[int, np.ndarray], max_ratio
     keys, rows = [], []
     for g in groups:
         s = normalised(g, scores[g.index], normalize)
-        order = removal_order(g, s)
+        order = removal_order(g, s, max_member_ratio=max_ratio)
         order = order[: group_cap(g, len(order), max_ratio, min_channels)]
         orders[g.index] = order
         keys.append(s[order])

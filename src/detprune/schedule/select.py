@@ -7,15 +7,19 @@ import numpy as np
 from detprune.graph.groups import Group
 
 
-def removal_order(group: Group, scores: np.ndarray, limit: int | None = None) -> np.ndarray:
+def removal_order(group: Group, scores: np.ndarray, limit: int | None = None,
+                  max_member_ratio: float = 1.0) -> np.ndarray:
     """Unpinned classes in the order they may be removed, least important first.
 
     A class is skipped when removing it (after the ones before it) would leave some member
-    slot with no position; every prefix of the order is therefore a valid removal. Scores
+    slot with no position, or with fewer than ``1 - max_member_ratio`` of its positions (a
+    group fed by several producers, e.g. a concat, must not empty one producer because its
+    channels all scored low); every prefix of the order is therefore a valid removal. Scores
     are non-decreasing along the order, which lets a global ranking take prefixes per group.
     """
     counts = group.counts()  # [members, classes]
     left = counts.sum(axis=1)
+    floor = np.maximum(1, left - np.floor(max_member_ratio * left + 1e-9).astype(np.int64))
     pinned = group.pinned
     limit = group.size if limit is None else limit
     chosen: list[int] = []
@@ -25,7 +29,7 @@ def removal_order(group: Group, scores: np.ndarray, limit: int | None = None) ->
         if pinned[c]:
             continue
         after = left - counts[:, c]
-        if (after[counts[:, c] > 0] <= 0).any():
+        if (after[counts[:, c] > 0] < floor[counts[:, c] > 0]).any():
             continue
         left = after
         chosen.append(int(c))
