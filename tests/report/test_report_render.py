@@ -87,7 +87,8 @@ def test_staircase_reads_a_cluster_latency_lut(tmp_path: Path) -> None:
     lut = tmp_path / "lut.json"
     lut.write_text(json.dumps({"format": "detprune-latency-lut/1", "runtime": "onnxruntime", "entries": {
         "abc123": {"label": "stage3.cv2", "points": {"24": 2.0, "8": 1.0, "16": 1.0}, "cluster": 16},
-        "def456": {"label": "one-point", "points": {"8": 1.0}}}}))
+        "def456": {"label": "one-point", "points": {"8": 1.0}},
+        "layer:0f0f": {"label": "layer", "points": {"32x64": 0.4, "32x48": 0.3}}}}))  # per-layer timings: not a series
     data = load_staircase(lut)
     assert data["runtime"] == "onnxruntime" and len(data["series"]) == 1
     assert data["series"][0] == {"label": "stage3.cv2", "channels": [8, 16, 24], "latency_ms": [1.0, 1.0, 2.0],

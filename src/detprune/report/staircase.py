@@ -60,9 +60,12 @@ def load_staircase(path: str | Path) -> dict[str, Any]:
         raise StaircaseError(f"{path}: not valid JSON ({exc})") from exc
     runtime = data.get("runtime") if isinstance(data, dict) else None
     if isinstance(data, dict) and isinstance(data.get("entries"), dict):  # a cluster-pruning latency LUT
-        items = [{"label": e.get("label") or sig[:8], "channels": list(e.get("points", {})),
-                  "latency_ms": list(e.get("points", {}).values()), "cluster": e.get("cluster")}
-                 for sig, e in data["entries"].items() if len(e.get("points", {})) > 1]
+        # group staircases only: per-layer entries ("layer:...", keys "cin x cout") are not series
+        widths = {sig: {k: v for k, v in e.get("points", {}).items() if str(k).isdigit()}
+                  for sig, e in data["entries"].items() if not str(sig).startswith("layer:")}
+        items = [{"label": data["entries"][sig].get("label") or sig[:8], "channels": list(pts),
+                  "latency_ms": list(pts.values()), "cluster": data["entries"][sig].get("cluster")}
+                 for sig, pts in widths.items() if len(pts) > 1]
     elif isinstance(data, dict) and "series" in data:
         items = data["series"]
     elif isinstance(data, list):
