@@ -152,3 +152,23 @@ def test_no_staircase_falls_back_with_warning(kind: str) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert derive_cluster(k, y, warn=False).source == "fallback"
+
+
+def test_measured_corrections_scale_later_savings() -> None:
+    """The table prices every step at twice its real saving: after one measurement the loop
+    learns the ratio, so its estimate tracks the real model and one more check suffices."""
+    lat = staircase(8, 1.0)  # 1 ms per 8 channels, as priced
+    states = [_state(0, 128, 8)]
+    checks = []
+
+    def goal(removal, est):
+        real = 16.0 - len(removal[0]) / 8 * 0.5  # the model really saves 0.5 ms per cluster
+        if est > 10.0:
+            return False, est
+        checks.append((est, real))
+        return real <= 10.0, real
+
+    res = greedy_clusters(states, lambda g, k: lat(k), 16.0, goal)
+    assert res.reached and len(checks) == 2
+    assert checks[1][0] == pytest.approx(checks[1][1])  # after learning, estimate == real
+    assert states[0].kept == 128 - 12 * 8  # 12 clusters x 0.5 ms = 6 ms saved

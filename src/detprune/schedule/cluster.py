@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 Removal = dict[int, np.ndarray]
+MIN_SCALE, MAX_SCALE = 0.05, 2.0  # bounds of the learned real / priced saving ratio
 LatencyFn = Callable[[int, int], float]
 # (removal so far, estimated latency) -> (goal reached?, corrected latency estimate)
 GoalFn = Callable[[Removal, float], tuple[bool, float]]
@@ -80,6 +81,12 @@ def greedy_clusters(states: list[ClusterState], latency: LatencyFn, start_ms: fl
     Candidates whose measured saving is not positive are taken only when no candidate saves
     time (then the least important cluster goes), so a goal on MACs can still be met on a flat
     runtime. Stops early, unreached, when no group can lose another cluster.
+
+    When ``goal`` corrects the estimate (a real measurement), the ratio of the time really saved
+    so far to the time priced so far scales every later saving in the estimate: layer timings
+    taken in isolation can overstate what a step saves inside the model (layout conversions
+    that the whole model does not pay), and without it the loop would stop short again and again.
+    The order of candidates is unaffected.
     """
     est = float(start_ms)
     prefetch, commit = getattr(latency, "prefetch", None), getattr(latency, "commit", None)
@@ -88,6 +95,7 @@ def greedy_clusters(states: list[ClusterState], latency: LatencyFn, start_ms: fl
         return {s.index: s.removal() for s in states}
 
     reached, est = goal(removal(), est)
+    start, priced, scale = est, 0.0, 1.0
     steps: list[GreedyStep] = []
     while not reached and (max_steps is None or len(steps) < max_steps):
         best: tuple[tuple, ClusterState, int, float, float] | None = None
@@ -110,8 +118,11 @@ def greedy_clusters(states: list[ClusterState], latency: LatencyFn, start_ms: fl
         s.removed += before - nxt
         if commit is not None:
             commit(s.index, nxt)
-        est -= max(saved, 0.0)
+        priced += max(saved, 0.0)
+        est -= scale * max(saved, 0.0)
         steps.append(GreedyStep(s.index, before, nxt, saved, lost, est))
-        reached, est = goal(removal(), est)
-        steps[-1].estimate_ms = est
+        reached, real = goal(removal(), est)
+        if real != est and priced > 0:  # a measurement: learn how much of the priced saving is real
+            scale = float(np.clip((start - real) / priced, MIN_SCALE, MAX_SCALE))
+        est = steps[-1].estimate_ms = real
     return GreedyResult(removal(), steps, est, reached)
