@@ -67,6 +67,8 @@ RatiosOpt = Annotated[Path | None, typer.Option("--ratios", metavar="FILE.yaml",
 RoundOpt = Annotated[int | None, typer.Option("--round-to", help="keep channel counts multiples of this")]
 IgnoreOpt = Annotated[list[str] | None, typer.Option("--ignore", metavar="MODULE",
                                                      help="module path to leave unpruned (repeatable)")]
+LutOpt = Annotated[Path | None, typer.Option("--lut", metavar="FILE.json", help="--schedule cluster: latency table "
+                                             "to read and extend (e.g. built on the device with `detprune lut`)")]
 CalibOpt = Annotated[int, typer.Option("--calib-batches", help="calibration batches for data-driven criteria")]
 OptionOpt = Annotated[list[str] | None, typer.Option("--option", "-o", metavar="KEY=VALUE",
                                                      help="criterion option, e.g. tau=0.05 (repeatable)")]
@@ -280,7 +282,7 @@ def train(model: ModelOpt, data: DataOpt, task: TaskOpt = "detection", epochs: E
 @app.command()
 def prune(model: ModelOpt, data: OptDataOpt = None, task: TaskOpt = "detection", criterion: CriteriaOpt = None,
           ratio: RatioOpt = None, target: TargetOpt = None, schedule: ScheduleOpt = "local", ratios: RatiosOpt = None,
-          round_to: RoundOpt = None, ignore: IgnoreOpt = None,
+          round_to: RoundOpt = None, ignore: IgnoreOpt = None, lut: LutOpt = None,
           epochs: Annotated[int, typer.Option("--epochs", help="fine-tune epochs after pruning (needs --data)")] = 0,
           lr: LrOpt = None, batch: BatchOpt = 16, calib_batches: CalibOpt = 4, option: OptionOpt = None,
           eval_images: EvalImgOpt = None, runtime: RuntimeOpt = None, img_size: TaskImgOpt = None,
@@ -302,6 +304,7 @@ def prune(model: ModelOpt, data: OptDataOpt = None, task: TaskOpt = "detection",
       detprune prune -m ultralytics:yolov8n.yaml -c l1 --ratio 0.4 --round-to 8 --runtime torch,onnxruntime
       detprune prune -m demo-baseline -d synthetic:300 -c attribution -o tau=0.05 --target macs=0.5 --img-size 256
       detprune prune -m yolov8n -c l1 --schedule cluster --target latency=0.8@onnxruntime --img-size 256
+      detprune prune -m yolov8n -c l1 --schedule cluster --target macs=0.5 --runtime openvino --lut device.json
       detprune prune -m yolov3-tiny -c l1 --ratios ratios.yaml
       detprune prune --task saliency -m sal.safetensors -d synthetic:1500 -c wrg,hrank,l1,random --target params=0.4
     """
@@ -314,7 +317,7 @@ def prune(model: ModelOpt, data: OptDataOpt = None, task: TaskOpt = "detection",
                      ratio=ratio if ratio is not None or target or ratios is not None else 0.5,
                      target=target, schedule="layerwise" if ratios is not None else schedule,
                      ratios=None if ratios is None else str(ratios), round_to=round_to, ignore=_split(ignore),
-                     calib_batches=calib_batches, options=_options(option))
+                     lut=None if lut is None else str(lut), calib_batches=calib_batches, options=_options(option))
     tune = _train_spec(FinetuneSpec, "finetune", task, epochs=epochs, batch=batch, lr=lr) if epochs else None
     _execute(_recipe(command="prune", model=model, data=data, task=task, img_size=_img_size(img_size, task, data),
                      num_classes=num_classes, width=_width(width, task, model), seed=seed, threads=_threads(threads),
@@ -521,6 +524,49 @@ def inspect(model: ModelOpt, size: SizeOpt = 320, num_classes: ClassesOpt = 80,
     found = detprune.groups(net, example_inputs_for(net, size))
     console.print(groups_table(found, show_pinned=all_groups))
     console.print(groups_summary(found))
+
+
+@app.command()
+def lut(model: ModelOpt, runtime: Annotated[str, typer.Option("--runtime", help="onnxruntime | openvino | torch")],
+        output: Annotated[Path, typer.Option("--output", "-o", help="table to write (extended if it exists)")],
+        img_size: ImgOpt = 320, num_classes: ClassesOpt = 80,
+        threads: Annotated[int, typer.Option("--threads", help="threads the deployment will use")] = 1,
+        window: Annotated[int, typer.Option("--window", help="staircase probe: widths below the full width")] = 48,
+        max_ratio: Annotated[float, typer.Option("--max-ratio", help="deepest cut to time, fraction of a group")] = 0.9,
+        rounds: Annotated[int, typer.Option("--rounds", help="interleaved timing rounds per batch (more on a "
+                                            "noisy device)")] = 5,
+        ) -> None:
+    """Measure a cluster-pruning latency table on this machine (run it on the deployment device).
+
+    The table holds each coupling group's latency staircase and its layers' latencies at every
+    width cluster pruning may choose, with this machine's fingerprint. `detprune prune --schedule
+    cluster --lut FILE` on a workstation then prunes for the device without measuring again.
+
+    Examples:
+
+    \b
+      detprune lut -m yolov8n --runtime onnxruntime -o rpi4-ort.json --img-size 320
+      detprune lut -m runs/train/exp/weights/baseline.safetensors --runtime openvino -o nuc.json
+    """
+    from detprune.schedule.cluster_prune import build_lut
+    from detprune.schedule.runners import RUNTIMES
+    from detprune.zoo import example_inputs_for, load_model
+
+    if runtime not in RUNTIMES:
+        fail(f"--runtime: must be one of {', '.join(RUNTIMES)}, got {runtime!r}")
+    if not 0 < max_ratio < 1:
+        fail(f"--max-ratio: must be in (0, 1), got {max_ratio}")
+    if threads < 1:
+        fail(f"--threads: must be a positive integer, got {threads}")
+    if rounds < 1:
+        fail(f"--rounds: must be a positive integer, got {rounds}")
+    with _errors():
+        net = load_model(model, num_classes=num_classes)
+        table = build_lut(net, example_inputs_for(net, img_size), runtime, output, threads=threads, window=window,
+                          max_ratio=max_ratio, rounds=rounds)
+    layers = sum(1 for sig in table.entries if sig.startswith("layer:"))
+    console.print(f"latency table: {output} ({runtime}, {threads} thread(s)): "
+                  f"{len(table.entries) - layers} group staircases, {layers} layer shapes")
 
 
 @app.command()

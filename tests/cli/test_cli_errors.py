@@ -37,6 +37,9 @@ def _invoke(args: list[str], project: Path):
     (["prune", "-m", "yolov8n", "-o", "novalue"], "--option", "expected KEY=VALUE"),
     (["prune", "-m", "yolov8n", "--schedule", "cluster"], "--target", "cluster pruning needs a target"),
     (["prune", "-m", "yolov8n", "--schedule", "magic", "--ratio", "0.2"], "--schedule", "must be one of"),
+    (["prune", "-m", "yolov8n", "--ratio", "0.2", "--lut", "t.json"], "--lut", "read by the cluster schedule"),
+    (["prune", "-m", "yolov8n", "--schedule", "cluster", "--target", "macs=0.5", "--lut", "no/t.json"], "--lut",
+     "does not exist"),
 ])
 def test_bad_arguments_exit_2_naming_the_argument(args: list[str], flag: str, words: str, tmp_path: Path) -> None:
     result = _invoke(args + (FAST if "--threads" not in args else FAST[:2]), tmp_path)
@@ -71,7 +74,7 @@ def test_data_class_mismatch_is_one_line(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("command", ["demo", "train", "prune", "finetune", "eval", "bench", "export", "analyze",
-                                     "inspect", "report", "run"])
+                                     "inspect", "report", "run", "lut"])
 def test_every_command_has_help_with_examples(command: str) -> None:
     result = runner.invoke(app, [command, "--help"])
     assert result.exit_code == 0 and "Examples:" in result.output and f"detprune {command}" in result.output

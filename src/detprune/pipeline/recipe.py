@@ -75,6 +75,7 @@ class PruneSpec:
     schedule: str = "local"  # local | global | layerwise (needs ratios) | cluster (latency staircases; needs a target)
     ratios: str | None = None  # per-layer ratios YAML for the layerwise schedule (see detprune.schedule.layerwise)
     runtime: str | None = None  # runtime whose latency cluster pruning measures (default torch)
+    lut: str | None = None  # cluster pruning: latency table to read/extend (e.g. from `detprune lut` on the device)
     round_to: int | None = None
     ignore: list[str] = field(default_factory=list)
     calib_batches: int = 4  # calibration batches for data-driven criteria

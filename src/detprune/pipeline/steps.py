@@ -134,7 +134,7 @@ def _call_prune(model: nn.Module, criterion: str, spec: PruneSpec, img_size: int
         from detprune.schedule.cluster_prune import cluster_prune
 
         return cluster_prune(model, ex, spec.target, criterion=criterion, runtime=spec.runtime, ignore=list(spec.ignore),
-                             data=data, **kwargs)
+                             data=data, lut=spec.lut, **kwargs)
     how: dict[str, Any] = {}
     if ratio is not None:
         how["ratio"] = ratio

@@ -159,6 +159,10 @@ def validate(r: Recipe) -> None:
         _check(p.schedule in SCHEDULES, "prune.schedule", f"must be one of {', '.join(SCHEDULES)}, got {p.schedule!r}")
         _check(p.schedule != "cluster" or p.target is not None, "prune.target",
                "cluster pruning needs a target (e.g. latency=0.7 or macs=0.5)")
+        if p.lut is not None:
+            _check(p.schedule == "cluster", "prune.lut",
+                   f"a latency table is read by the cluster schedule, not {p.schedule!r}")
+            _check(Path(p.lut).is_file(), "prune.lut", f"{p.lut} does not exist (build one with `detprune lut`)")
         if p.runtime is not None:
             from detprune.deploy import RUNTIMES
 

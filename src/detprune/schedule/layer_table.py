@@ -170,30 +170,39 @@ class LayerTable:
                     todo.setdefault((self.layers[cfg[0]].signature, cfg[1], cfg[2]), cfg)
         self._time(todo)
 
-    def measure_grid(self, widths: dict[int, list[int]]) -> None:
+    def measure_grid(self, widths: dict[int, list[int]], max_combinations: int = 512) -> None:
         """Time every layer at every combination of its groups' listed widths (``build_lut``).
 
-        Exact for axes fed by one group whose classes hold one position each (conv chains,
-        residual stages); an axis fed by several groups (a concat) is timed at full width only,
-        and its other widths are timed when pruning needs them.
+        An axis fed by several groups (a concat) takes every sum of their widths, up to
+        ``max_combinations``; an axis whose slot holds a group's classes unevenly (a class with
+        several positions) is timed at full width only, and pruning times its other widths when
+        it needs them.
         """
         todo: dict[tuple[str, int, int], Config] = {}
         for lid, layer in self.layers.items():
-            axes: dict[str, list[int]] = {"in": [layer.cin], "out": [layer.cout]}
-            for axis, base in (("in", layer.cin), ("out", layer.cout)):
-                rows = [(gi, member) for gi in self._users[lid] for l2, ax, member in self.touch[gi]
-                        if l2 == lid and ax == axis]
-                if len(rows) == 1 and rows[0][0] in widths:
-                    gi, member = rows[0]
-                    if (self.counts[gi][member] <= 1).all() and self.counts[gi][member].sum() == base:
-                        axes[axis] = sorted(set(widths[gi]) | {base}, reverse=True)
-            ins = axes["out"] if layer.depthwise else axes["in"]
+            ins = self._axis_widths(lid, "out" if layer.depthwise else "in", widths, max_combinations)
+            outs = self._axis_widths(lid, "out", widths, max_combinations)
             for cin in ins:
-                for cout in ([cin] if layer.depthwise else axes["out"]):
-                    cfg = (lid, cin, cout)
-                    if self._get(cfg) is None:
-                        todo.setdefault((layer.signature, cin, cout), cfg)
+                for cout in ([cin] if layer.depthwise else outs):
+                    if self._get((lid, cin, cout)) is None:
+                        todo.setdefault((layer.signature, cin, cout), (lid, cin, cout))
         self._time(todo)
+
+    def _axis_widths(self, lid: int, axis: str, widths: dict[int, list[int]], cap: int) -> list[int]:
+        layer = self.layers[lid]
+        base = layer.cout if axis == "out" else layer.cin
+        cuts = [0]  # positions removed from the axis, over every combination of its groups' widths
+        for gi in self._users[lid]:
+            for l2, ax, member in self.touch[gi]:
+                if l2 != lid or ax != axis:
+                    continue
+                row = self.counts[gi][member]
+                if gi not in widths or not (row == 1).all():
+                    return [base]
+                cuts = sorted({c + self.sizes[gi] - w for c in cuts for w in widths[gi]})
+                if len(cuts) > cap:
+                    return [base]
+        return sorted({base - c for c in cuts if base - c > 0}, reverse=True)
 
     def _time(self, todo: dict[tuple[str, int, int], Config]) -> None:
         if not todo:

@@ -4,7 +4,7 @@ Measuring staircases is the slow part of cluster pruning, and the numbers only h
 machine, runtime version and thread count they were taken on. A table records that
 *fingerprint* next to its entries; loading a table whose fingerprint differs from the current
 machine warns (that is expected and intended when the table was built on the deployment
-device, e.g. with ``benchmarks/latency.py --build-lut``, and pruning runs on a workstation).
+device, e.g. with ``detprune lut``, and pruning runs on a workstation).
 
 File layout (JSON)::
 

@@ -1,0 +1,68 @@
+"""`detprune lut` builds a latency table on the device; `prune --schedule cluster --lut` uses it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+import detprune
+from detprune.cli import app
+from detprune.detection.models import build_model
+from detprune.schedule.layer_table import LayerTable
+
+runner = CliRunner()
+SIZE = ["--img-size", "32"]
+
+
+def _points(path: Path) -> dict[str, set[str]]:
+    return {sig: set(e["points"]) for sig, e in json.loads(path.read_text())["entries"].items()}
+
+
+def _uneven_layer_signatures() -> set[str]:
+    """Layers whose channels a group shares unevenly (producers of a concat group): the widths
+    pruning gives them depend on which producer's channels score lowest, so no table holds them
+    all in advance (see LayerTable.measure_grid)."""
+    model, x = build_model("yolov3-tiny", 80).eval(), torch.rand(1, 3, 32, 32)
+    found = detprune.groups(model, x)
+    table = LayerTable(model, x, found)
+    return {table.layers[lid].signature for gi, rows in table.touch.items() for lid, _, member in rows
+            if not (table.counts[gi][member] == 1).all()}
+
+
+def test_lut_then_cluster_prune_reuses_the_device_table(tmp_path: Path) -> None:
+    table = tmp_path / "device.json"
+    result = runner.invoke(app, ["lut", "-m", "yolov3-tiny", "--runtime", "torch", "-o", str(table), *SIZE,
+                                 "--window", "4", "--rounds", "1"])
+    assert result.exit_code == 0, result.output
+    assert "group staircases" in result.output and table.is_file()
+    data = json.loads(table.read_text())
+    assert data["format"] == "detprune-latency-lut/1" and data["fingerprint"]["threads"] == 1
+    before = _points(table)
+    assert any(sig.startswith("layer:") for sig in before)
+    result = runner.invoke(app, ["prune", "-m", "yolov3-tiny", "-c", "l1", "--schedule", "cluster", "--target",
+                                 "macs=0.7", "--lut", str(table), *SIZE, "--threads", "1",
+                                 "--project", str(tmp_path / "runs"), "--name", "p"])
+    assert result.exit_code == 0, result.output
+    run = tmp_path / "runs" / "prune" / "p"
+    assert f"lut: {table}" in (run / "config.yaml").read_text()  # re-runnable with the same table
+    groups = [sig for sig, pts in before.items() if not sig.startswith("layer:") and len(pts) > 1]
+    assert len(json.loads((run / "metrics.json").read_text())["staircase"]["series"]) == len(groups)
+    after = _points(table)
+    new = {sig for sig, pts in after.items() if pts - before.get(sig, set())}
+    assert new <= _uneven_layer_signatures(), new  # everything else came from the device table
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--runtime", "tensorrt"], "--runtime: must be one of"),
+    (["--runtime", "torch", "--max-ratio", "1.0"], "--max-ratio: must be in (0, 1)"),
+    (["--runtime", "torch", "--threads", "0"], "--threads: must be a positive integer"),
+    (["--runtime", "torch", "--rounds", "0"], "--rounds: must be a positive integer"),
+])
+def test_lut_bad_arguments(args: list[str], words: str, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["lut", "-m", "yolov3-tiny", "-o", str(tmp_path / "t.json")] + args)
+    assert result.exit_code == 2 and words in result.output, result.output
+    assert not (tmp_path / "t.json").exists()
