@@ -174,3 +174,5 @@ def test_max_ratio_bounds_each_producer_of_a_concat() -> None:
     removal = global_removal(found, scores, ratio=0.5, max_ratio=0.9)
     kept_left = 20 - len(np.intersect1d(removal[cat.index], left_classes))
     assert kept_left == 2  # 10 % of 20
+    local = local_removal(found, scores, ratio=0.5)[cat.index]
+    assert len(local) == 20 and 20 - len(np.intersect1d(local, left_classes)) == 2  # the same bound, local schedule

@@ -36,8 +36,8 @@ def removal_order(group: Group, scores: np.ndarray, limit: int | None = None,
     return np.array(chosen, dtype=np.int64)
 
 
-def select_lowest(group: Group, scores: np.ndarray, n: int) -> np.ndarray:
+def select_lowest(group: Group, scores: np.ndarray, n: int, max_member_ratio: float = 1.0) -> np.ndarray:
     """Up to ``n`` unpinned classes with the lowest scores; never empties a member slot."""
     if n <= 0:
         return np.zeros(0, dtype=np.int64)
-    return np.sort(removal_order(group, scores, limit=n))
+    return np.sort(removal_order(group, scores, limit=n, max_member_ratio=max_member_ratio))
