@@ -173,10 +173,10 @@ class LayerTable:
     def measure_grid(self, widths: dict[int, list[int]], max_combinations: int = 512) -> None:
         """Time every layer at every combination of its groups' listed widths (``build_lut``).
 
-        An axis fed by several groups (a concat) takes every sum of their widths, up to
-        ``max_combinations``; an axis whose slot holds a group's classes unevenly (a class with
-        several positions) is timed at full width only, and pruning times its other widths when
-        it needs them.
+        An axis fed by several groups (a concat input) takes every sum of their widths, up to
+        ``max_combinations``. An axis whose slot holds only some of a group's classes (one
+        producer of a concat group: how many of its channels go depends on the scores) is timed
+        at full width only; pruning times its other widths when it needs them.
         """
         todo: dict[tuple[str, int, int], Config] = {}
         for lid, layer in self.layers.items():
