@@ -322,7 +322,15 @@ def prune(model: ModelOpt, data: OptDataOpt = None, task: TaskOpt = "detection",
     _execute(_recipe(command="prune", model=model, data=data, task=task, img_size=_img_size(img_size, task, data),
                      num_classes=num_classes, width=_width(width, task, model), seed=seed, threads=_threads(threads),
                      prune=spec, finetune=tune, eval=EvalSpec(max_images=eval_images) if data else None,
-                     bench=_bench(runtime)), project, name)
+                     bench=_bench(runtime or _target_runtime(target))), project, name)
+
+
+def _target_runtime(target: str | None) -> list[str] | None:
+    """``latency=0.7@onnxruntime`` -> time torch and onnxruntime: the table shows the goal's runtime."""
+    from detprune.deploy import RUNTIMES
+
+    rt = target.rsplit("@", 1)[1].strip() if target and "@" in target else None
+    return ["torch", rt] if rt in RUNTIMES and rt != "torch" else None  # a bad one is --target's error
 
 
 def _bench(runtime: list[str] | None, runs: int = 30, warmup: int = 5) -> BenchSpec:

@@ -24,6 +24,7 @@ def _invoke(args: list[str], project: Path):
     (["prune", "-m", "missing.safetensors"], "--model", "does not exist"),
     (["prune", "-m", "yolov99"], "--model", "unknown model 'yolov99'"),
     (["prune", "-m", "yolov8n", "--target", "speed=2"], "--target", "cannot read target"),
+    (["prune", "-m", "yolov8n", "--target", "latency=0.7@tensorrt"], "--target", "unknown runtime 'tensorrt'"),
     (["prune", "-m", "yolov8n", "--runtime", "tensorrt"], "--runtime", "unknown runtime 'tensorrt'"),
     (["prune", "-m", "yolov8n", "--threads", "many"], "--threads", "'auto' or a positive integer"),
     (["eval", "-m", "yolov8n", "-d", "no/such/data.yaml"], "--data", "does not exist"),

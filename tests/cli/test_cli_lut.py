@@ -66,3 +66,11 @@ def test_lut_bad_arguments(args: list[str], words: str, tmp_path: Path) -> None:
     result = runner.invoke(app, ["lut", "-m", "yolov3-tiny", "-o", str(tmp_path / "t.json")] + args)
     assert result.exit_code == 2 and words in result.output, result.output
     assert not (tmp_path / "t.json").exists()
+
+
+def test_a_latency_target_adds_its_runtime_to_the_comparison() -> None:
+    from detprune.cli import _target_runtime
+
+    assert _target_runtime("latency=0.7@openvino") == ["torch", "openvino"]
+    assert _target_runtime("latency=0.7") is None and _target_runtime("macs=0.5") is None
+    assert _target_runtime("latency=0.7@tensorrt") is None  # left to the target's own error

@@ -58,6 +58,10 @@ class Target:
             relative = False
         else:
             relative = value <= 1
+        from detprune.schedule.runners import RUNTIMES
+
+        if rt is not None and rt not in RUNTIMES:
+            raise ValueError(f"unknown runtime {rt!r} in target {text!r}; choose from {', '.join(RUNTIMES)}")
         return cls(metric, value, relative, rt or runtime)
 
     def goal(self, baseline: float) -> float:
