@@ -6,15 +6,16 @@ flat inside a block, a jump when one more channel needs another block. Pruning i
 saves MACs but no time; pruning down to the next multiple of the step width is what pays
 (Gamanayake et al. 2020, "Cluster Pruning").
 
-Given latencies at several widths, each candidate width ``w`` is scored with two models and
-compared, by BIC, with a straight line and with each other: a *staircase* ("level per block
-ceil(k / w) plus a common slope"; a finer ``w`` always fits at least as well, so BIC's parameter
-penalty selects the coarsest width the data supports), a *misalignment penalty* ("line plus
-a constant extra cost when k is not a multiple of w"; ONNX Runtime shows this saw-tooth when a
-layer's input channels break its 4/8-wide packing), and both at once (steps every ``w`` with a
-saw-tooth of a finer ``v`` on top: ONNX Runtime on AVX-512 shows 16-wide steps under a 4-wide
-saw-tooth, and a cluster of 4 there saves no time). A staircase that does not beat the line clearly (flat,
-linear or noisy measurements) falls back to 16 on AVX-512 machines, else 8, with a warning.
+Given latencies at several widths, each candidate width ``w`` is scored, by BIC, with a
+*staircase* ("level per block ceil(k / w) plus a common slope"), a *misalignment penalty* ("line
+plus a constant extra cost when k is not a multiple of w"; ONNX Runtime shows this saw-tooth when
+a layer's input channels break its 4/8-wide packing), and both at once (steps every ``w`` under
+the saw-tooth of a finer ``v``: ONNX Runtime on AVX-512 shows 16-wide steps under a 4-wide
+saw-tooth, and a cluster of 4 there saves no time). The best model must beat a straight line by
+``MIN_EVIDENCE``; then the coarsest width whose best model is within ``COARSER_WITHIN`` of the
+best one wins (a finer width always fits at least as well, and must earn its extra levels). A
+staircase that does not beat the line clearly (flat, linear or noisy measurements) falls back to
+16 on AVX-512 machines, else 8, with a warning.
 """
 
 from __future__ import annotations
