@@ -156,8 +156,9 @@ def cluster_prune(model: nn.Module, example_inputs: Any, target: Target | str, c
             if verified >= max_verify or not any(len(v) for v in rem.values()):
                 return True, est
             verified += 1
-            now, cand = compare([model, pruned_copy(model, found, rem)], example_inputs, rt, threads, rounds, calls)
-            real = current_ms * cand / now
+            # side by side with the unpruned model: the goal is a fraction of it, so judge that ratio directly
+            ref, cand = compare([reference, pruned_copy(model, found, rem)], example_inputs, rt, threads, rounds, calls)
+            real = base_ms * cand / ref
             return real <= goal, real
 
         res = greedy_clusters(states, lt or gl, current_ms, goal_fn, max_steps=finetune_every)
