@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import warnings
 
 import numpy as np
@@ -107,3 +108,29 @@ def test_cluster_prune_table_mode(tiny, tmp_path) -> None:
     assert model(x)[0].shape[1] == 6
     with pytest.raises(ValueError, match="mode must be one of"):
         cluster_prune(model, x, "macs=0.5", mode="whole")
+
+
+def test_latency_goal_is_checked_even_when_the_table_prices_no_saving(tiny, tmp_path, monkeypatch) -> None:
+    """A table that sees no saving leaves the estimate flat; periodic checks still stop the loop
+    near the goal instead of cutting every group to its floor. "Latency" here is MACs, so the
+    test is deterministic."""
+    import numpy as np
+
+    import detprune.schedule.cluster_prune as cp
+
+    def fake_compare(modules, inputs, *args, **kwargs):
+        return np.array([count_macs(m, inputs) / 1e6 for m in modules])
+
+    monkeypatch.setattr(cp, "compare", fake_compare)
+    monkeypatch.setattr(LayerTable, "__call__", lambda self, gi, kept: 1.0)  # every step "saves" nothing
+    model, x = tiny
+    macs0 = count_macs(model, x)
+    left = {}
+    for every in (1, 10_000):  # checked after every step / in effect never
+        monkeypatch.setattr(cp, "CHECK_EVERY", every)
+        m = copy.deepcopy(model)
+        report = cluster_prune(m, x, "latency=0.8", runtime="torch", cluster=8, lut=tmp_path / "t.json", threads=1)
+        assert report.target.met
+        left[every] = count_macs(m, x) / macs0
+    assert 0.6 < left[1] <= 0.8  # stopped at the goal
+    assert left[10_000] < 0.3  # without checks: every group cut to its floor

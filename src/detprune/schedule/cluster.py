@@ -83,7 +83,8 @@ def greedy_clusters(states: list[ClusterState], latency: LatencyFn, start_ms: fl
     runtime. Stops early, unreached, when no group can lose another cluster.
 
     When ``goal`` corrects the estimate (a real measurement), the ratio of the time really saved
-    so far to the time priced so far scales every later saving in the estimate: layer timings
+    so far to the time priced so far (cumulative: one noisy measurement moves it little) scales
+    every later saving in the estimate: layer timings
     taken in isolation can overstate what a step saves inside the model (layout conversions
     that the whole model does not pay), and without it the loop would stop short again and again.
     The order of candidates is unaffected.
@@ -95,7 +96,7 @@ def greedy_clusters(states: list[ClusterState], latency: LatencyFn, start_ms: fl
         return {s.index: s.removal() for s in states}
 
     reached, est = goal(removal(), est)
-    start, priced, scale = est, 0.0, 1.0
+    start, priced, scale = est, 0.0, 1.0  # measured start, saving priced so far, learned real / priced
     steps: list[GreedyStep] = []
     while not reached and (max_steps is None or len(steps) < max_steps):
         best: tuple[tuple, ClusterState, int, float, float] | None = None
