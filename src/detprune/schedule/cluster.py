@@ -84,10 +84,9 @@ def greedy_clusters(states: list[ClusterState], latency: LatencyFn, start_ms: fl
 
     When ``goal`` corrects the estimate (a real measurement), the ratio of the time really saved
     so far to the time priced so far (cumulative: one noisy measurement moves it little) scales
-    every later saving in the estimate: layer timings
-    taken in isolation can overstate what a step saves inside the model (layout conversions
-    that the whole model does not pay), and without it the loop would stop short again and again.
-    The order of candidates is unaffected.
+    every later saving in the estimate: layer timings taken in isolation can overstate what a
+    step saves inside the model (layout conversions that the whole model does not pay), and
+    without it the loop would stop short again and again. The order of candidates is unaffected.
     """
     est = float(start_ms)
     prefetch, commit = getattr(latency, "prefetch", None), getattr(latency, "commit", None)
