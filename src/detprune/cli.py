@@ -327,10 +327,13 @@ def prune(model: ModelOpt, data: OptDataOpt = None, task: TaskOpt = "detection",
 
 def _target_runtime(target: str | None) -> list[str] | None:
     """``latency=0.7@onnxruntime`` -> time torch and onnxruntime: the table shows the goal's runtime."""
-    from detprune.deploy import RUNTIMES
+    from detprune.schedule.target import Target
 
-    rt = target.rsplit("@", 1)[1].strip() if target and "@" in target else None
-    return ["torch", rt] if rt in RUNTIMES and rt != "torch" else None  # a bad one is --target's error
+    try:
+        goal = Target.parse(target) if target else None
+    except ValueError:
+        return None  # a bad target is --target's error, reported by the recipe check
+    return ["torch", goal.runtime] if goal and goal.metric == "latency" and goal.runtime != "torch" else None
 
 
 def _bench(runtime: list[str] | None, runs: int = 30, warmup: int = 5) -> BenchSpec:
