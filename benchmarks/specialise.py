@@ -48,7 +48,7 @@ from detprune.deploy import count_macs
 from detprune.detection.data import build_dataset, collate_fn
 from detprune.detection.evaluate import evaluate
 from detprune.detection.models import BuiltinAdapter, build_model
-from detprune.detection.train import TrainConfig, fit, seed_everything
+from detprune.detection.train import DistillLoss, TrainConfig, fit, seed_everything
 from detprune.schedule import iterative_prune
 from detprune.specialise import ClassSubset, specialise
 
@@ -81,6 +81,10 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--finetune-epochs", type=int, default=10)
     ap.add_argument("--steps", type=int, default=1, help="prune in N steps with fine-tuning between (iterative)")
     ap.add_argument("--step-epochs", type=int, default=1, help="fine-tune epochs after each step but the last")
+    ap.add_argument("--distill", default="none", choices=("none", "mse", "bce"),
+                    help="fine-tune pruned models with distillation from the fine-tuned unpruned reference "
+                         "(bce: soft class targets + MSE on box logits; mse: all channels)")
+    ap.add_argument("--distill-weight", type=float, default=1.0)
     ap.add_argument("--lr", type=float, default=0.002)
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--train-images", type=int, default=None, help="subset of the training split")
@@ -137,11 +141,16 @@ def score(model, ds, args) -> dict[str, float]:
     return {"map50": m.map50 if m.map50 == m.map50 else nan, "f1": m.f1}
 
 
-def finetune(model, ds, epochs: int, args, lr: float | None = None) -> None:
+def finetune(model, ds, epochs: int, args, lr: float | None = None, teacher=None) -> None:
     cfg = TrainConfig(lr=lr or args.lr, warmup_epochs=min(1.0, epochs / 3), ema=False, progress=False,
                       val_interval=10_000)
+    distill = None
+    if teacher is not None and args.distill != "none":
+        # YOLOv8-style raw maps are [box DFL logits | class logits]; the class part gets soft targets
+        cls = slice(4 * model.reg_max, None) if hasattr(model, "reg_max") else None
+        distill = DistillLoss(teacher, model, weight=args.distill_weight, kind=args.distill, cls_channels=cls)
     with tempfile.TemporaryDirectory(prefix="detprune-spec-") as tmp:
-        fit(BuiltinAdapter(model), loader(ds, args, shuffle=True), epochs, cfg=cfg, run_dir=tmp)
+        fit(BuiltinAdapter(model), loader(ds, args, shuffle=True), epochs, cfg=cfg, run_dir=tmp, distill=distill)
     model.eval()
 
 
@@ -176,23 +185,25 @@ def criterion_kwargs(name: str, calib: DataLoader, args: argparse.Namespace) -> 
 
 
 def prune_and_tune(model, crit: str, target: float, x, calib: DataLoader, train_aug_c, test_c,
-                   args: argparse.Namespace) -> tuple[dict[str, float], dict[str, float], bool]:
-    """Prune ``model`` to ``target`` of its MACs (one cut, or ``--steps`` iterative ones) and fine-tune;
-    returns the scores right after the last cut, after fine-tuning, and whether the target was met."""
+                   args: argparse.Namespace, teacher=None) -> tuple[dict[str, float], dict[str, float], bool]:
+    """Prune ``model`` to ``target`` of its MACs (one cut, or ``--steps`` iterative ones) and fine-tune
+    (distilling from ``teacher`` with ``--distill``); returns the scores right after the last cut,
+    after fine-tuning, and whether the target was met."""
     crit, kw = criterion_kwargs(crit, calib, args)
     seed_everything(args.seed)
     if args.steps <= 1:
         goal = target * count_macs(model, x)
         report = detprune.prune(model, x, crit, target=f"macs={goal:.0f}", schedule=args.schedule, measure=False, **kw)
         pruned = score(model, test_c, args)
-        finetune(model, train_aug_c, args.finetune_epochs, args)
+        finetune(model, train_aug_c, args.finetune_epochs, args, teacher=teacher)
         return pruned, score(model, test_c, args), report.target.met
     macs0, seen = count_macs(model, x), {}
 
     def tune(m, step: int) -> None:
         if step == args.steps:
             seen["pruned"] = score(m, test_c, args)
-        finetune(m, train_aug_c, args.finetune_epochs if step == args.steps else args.step_epochs, args)
+        finetune(m, train_aug_c, args.finetune_epochs if step == args.steps else args.step_epochs, args,
+                 teacher=teacher)
 
     iterative_prune(model, x, steps=args.steps, target=f"macs={target}", schedule="geometric", finetune=tune,
                     criterion=crit, alloc_schedule=args.schedule, **kw)
@@ -237,7 +248,10 @@ def markdown(rows: list[dict], args: argparse.Namespace, minutes: float) -> str:
              f"{args.model} (width {args.width or 'default'}), {args.img_size} px, schedule {args.schedule}, "
              + (f"{args.steps} iterative steps with {args.step_epochs} fine-tune epochs after each but the last, "
                 if args.steps > 1 else "")
-             + f"{args.finetune_epochs} fine-tune epochs, {args.calib_batches} calibration batches of {args.batch}. "
+             + f"{args.finetune_epochs} fine-tune epochs"
+             + (f" distilling ({args.distill}, weight {args.distill_weight:g}) from the fine-tuned unpruned model"
+                if args.distill != "none" else "")
+             + f", {args.calib_batches} calibration batches of {args.batch}. "
              f"Wall time {minutes:.1f} min." + (" **--quick: a pipeline check, the numbers mean nothing.**"
                                                 if args.quick else ""), "",
              "| kept class | seed | criterion | MACs % | mAP50 pruned | mAP50 fine-tuned | F1 pruned | F1 fine-tuned |",
@@ -322,11 +336,13 @@ def main() -> None:
                      "macs_pct": 100 * count_macs(spec_model, x) / macs_full,
                      "map50": s["map50"], "f1": s["f1"], "map50_ft": t["map50"], "f1_ft": t["f1"]})
         print(f"[{(time.time() - started) / 60:5.1f} min] {key} seed {seed} unpruned {s} fine-tuned {t}", flush=True)
+        teacher = reference.eval() if args.distill != "none" else None
         del reference
         for crit in args.criteria:
             for target in args.macs:
                 model = copy.deepcopy(spec_model)
-                pruned, tuned, met = prune_and_tune(model, crit, target, x, calib, train_aug_c, test_c, args)
+                pruned, tuned, met = prune_and_tune(model, crit, target, x, calib, train_aug_c, test_c, args,
+                                                    teacher=teacher)
                 row = {"kept": key, "seed": seed, "criterion": crit, "macs_pct": 100 * count_macs(model, x) / macs_full,
                        "map50": pruned["map50"], "f1": pruned["f1"], "map50_ft": tuned["map50"], "f1_ft": tuned["f1"],
                        "target_met": met}

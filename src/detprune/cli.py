@@ -41,6 +41,9 @@ WidthOpt = Annotated[float | None, typer.Option("--width", help="--task saliency
                                                 "vgg16 / vgg16_bn (default 0.25)")]
 BnSparsityOpt = Annotated[float, typer.Option("--bn-sparsity", help="L1 penalty on BatchNorm scales added to the "
                                               "loss (Network Slimming, e.g. 1e-4; then prune with -c bn_scale)")]
+DistillOpt = Annotated[float, typer.Option("--distill", metavar="W", help="fine-tune with knowledge distillation "
+                                           "from the model before pruning (or --teacher), weight W per image "
+                                           "(e.g. 4; built-in detectors)")]
 ClassesOpt = Annotated[int, typer.Option("--num-classes", help="classes of a freshly built model")]
 NcOpt = Annotated[int | None, typer.Option("--num-classes", help="classes of a fresh model (default: the data's)")]
 ProjectOpt = Annotated[str, typer.Option("--project", help="parent folder of run folders")]
@@ -284,8 +287,8 @@ def prune(model: ModelOpt, data: OptDataOpt = None, task: TaskOpt = "detection",
           ratio: RatioOpt = None, target: TargetOpt = None, schedule: ScheduleOpt = "local", ratios: RatiosOpt = None,
           round_to: RoundOpt = None, ignore: IgnoreOpt = None, lut: LutOpt = None,
           epochs: Annotated[int, typer.Option("--epochs", help="fine-tune epochs after pruning (needs --data)")] = 0,
-          lr: LrOpt = None, batch: BatchOpt = 16, calib_batches: CalibOpt = 4, option: OptionOpt = None,
-          eval_images: EvalImgOpt = None, runtime: RuntimeOpt = None, img_size: TaskImgOpt = None,
+          lr: LrOpt = None, batch: BatchOpt = 16, distill: DistillOpt = 0.0, calib_batches: CalibOpt = 4,
+          option: OptionOpt = None, eval_images: EvalImgOpt = None, runtime: RuntimeOpt = None, img_size: TaskImgOpt = None,
           num_classes: NcOpt = None, width: WidthOpt = None, seed: SeedOpt = 0, threads: ThreadsOpt = "auto",
           project: ProjectOpt = "runs", name: NameOpt = None) -> None:
     """Prune a model (optionally fine-tune), and compare it with the original.
@@ -301,6 +304,7 @@ def prune(model: ModelOpt, data: OptDataOpt = None, task: TaskOpt = "detection",
     \b
       detprune prune -m yolov8n --ratio 0.3
       detprune prune -m runs/train/exp/weights/baseline.safetensors -d synthetic:500 -c l1 -c l2 --target macs=0.5 --epochs 2
+      detprune prune -m baseline.safetensors -d ../shared/data/bccd -c l1 --target macs=0.3 --epochs 5 --distill 4
       detprune prune -m ultralytics:yolov8n.yaml -c l1 --ratio 0.4 --round-to 8 --runtime torch,onnxruntime
       detprune prune -m demo-baseline -d synthetic:300 -c attribution -o tau=0.05 --target macs=0.5 --img-size 256
       detprune prune -m yolov8n -c l1 --schedule cluster --target latency=0.8@onnxruntime --img-size 256
@@ -318,7 +322,9 @@ def prune(model: ModelOpt, data: OptDataOpt = None, task: TaskOpt = "detection",
                      target=target, schedule="layerwise" if ratios is not None else schedule,
                      ratios=None if ratios is None else str(ratios), round_to=round_to, ignore=_split(ignore),
                      lut=None if lut is None else str(lut), calib_batches=calib_batches, options=_options(option))
-    tune = _train_spec(FinetuneSpec, "finetune", task, epochs=epochs, batch=batch, lr=lr) if epochs else None
+    if distill and not epochs:
+        fail("--distill: distillation happens while fine-tuning; add --epochs N")
+    tune = _train_spec(FinetuneSpec, "finetune", task, epochs=epochs, batch=batch, lr=lr, distill=distill) if epochs else None
     _execute(_recipe(command="prune", model=model, data=data, task=task, img_size=_img_size(img_size, task, data),
                      num_classes=num_classes, width=_width(width, task, model), seed=seed, threads=_threads(threads),
                      prune=spec, finetune=tune, eval=EvalSpec(max_images=eval_images) if data else None,
@@ -345,6 +351,9 @@ def _bench(runtime: list[str] | None, runs: int = 30, warmup: int = 5) -> BenchS
 @app.command()
 def finetune(model: ModelOpt, data: DataOpt, task: TaskOpt = "detection", epochs: EpochsOpt = 2, batch: BatchOpt = 16,
              lr: LrOpt = None, optimizer: OptimizerOpt = None, bn_sparsity: BnSparsityOpt = 0.0,
+             distill: DistillOpt = 0.0,
+             teacher: Annotated[str | None, typer.Option("--teacher", metavar="MODEL", help="the teacher of "
+                                                         "--distill: the model before pruning")] = None,
              max_images: MaxImagesOpt = None, eval_images: EvalImgOpt = None, img_size: TaskImgOpt = None,
              seed: SeedOpt = 0, threads: ThreadsOpt = "auto", project: ProjectOpt = "runs",
              name: NameOpt = None) -> None:
@@ -356,13 +365,14 @@ def finetune(model: ModelOpt, data: DataOpt, task: TaskOpt = "detection", epochs
       detprune finetune -m runs/prune/exp/weights/l1.safetensors -d synthetic:500 --epochs 5
       detprune finetune -m pruned.safetensors -d ../shared/data/bccd --epochs 20 --lr 0.005
       detprune finetune -m model.safetensors -d synthetic:500 --epochs 5 --bn-sparsity 1e-4
+      detprune finetune -m pruned.safetensors -d synthetic:500 --epochs 5 --distill 4 --teacher baseline.safetensors
       detprune finetune --task saliency -m runs/prune/sal/weights/wrg.safetensors -d synthetic:1500 --epochs 4
     """
     from detprune.pipeline.recipe import EvalSpec, FinetuneSpec
 
     task = _task(task)
     spec = _train_spec(FinetuneSpec, "finetune", task, epochs=epochs, batch=batch, lr=lr, optimizer=optimizer,
-                       max_images=max_images, bn_sparsity=bn_sparsity)
+                       max_images=max_images, bn_sparsity=bn_sparsity, distill=distill, teacher=teacher)
     _execute(_recipe(command="finetune", model=model, data=data, task=task, img_size=_img_size(img_size, task, data),
                      seed=seed, threads=_threads(threads), finetune=spec, eval=EvalSpec(max_images=eval_images)),
              project, name)

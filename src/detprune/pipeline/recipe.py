@@ -65,6 +65,9 @@ class FinetuneSpec(TrainSpec):
     epochs: int = 2
     lr: float = 0.002
     warmup_epochs: float = 0.2
+    # knowledge distillation from the model before pruning (or ``teacher``), weight per image; 0: off
+    distill: float = 0.0
+    teacher: str | None = None  # the teacher model when fine-tuning without pruning first
 
 
 @dataclass

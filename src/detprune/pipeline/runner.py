@@ -112,8 +112,11 @@ def _variants(recipe: Recipe, base: Variant, run_dir: Path, log: RunLog, metrics
     if recipe.prune is None:
         if recipe.finetune is None or recipe.finetune.epochs == 0:
             return []
-        tuned = steps.train(copy.deepcopy(base.model), recipe.data, recipe.finetune, img_size=recipe.img_size,
-                            run_dir=run_dir / "finetune" / "finetuned", workers=recipe.workers, seed=recipe.seed, log=log)
+        f = recipe.finetune
+        teacher = load_model(f.teacher, recipe.num_classes) if f.teacher else None
+        tuned = steps.train(copy.deepcopy(base.model), recipe.data, f, img_size=recipe.img_size,
+                            run_dir=run_dir / "finetune" / "finetuned", workers=recipe.workers, seed=recipe.seed, log=log,
+                            teacher=teacher)
         base.name = "before"
         return [Variant("finetuned", tuned, "finetuned", {"finetune_epochs": recipe.finetune.epochs,
                                                           "checkpoint": _save(tuned, run_dir, "finetuned")})]
@@ -159,7 +162,8 @@ def _variants(recipe: Recipe, base: Variant, run_dir: Path, log: RunLog, metrics
         if recipe.finetune is not None and recipe.finetune.epochs > 0:
             info["pruned_checkpoint"] = _save(pruned, run_dir, f"{name}-pruned")
             v.model = steps.train(pruned, recipe.data, recipe.finetune, img_size=recipe.img_size,
-                                  run_dir=run_dir / "finetune" / name, workers=recipe.workers, seed=recipe.seed, log=log)
+                                  run_dir=run_dir / "finetune" / name, workers=recipe.workers, seed=recipe.seed, log=log,
+                                  teacher=copy.deepcopy(base.model) if recipe.finetune.distill else None)
             v.role, info["finetune_epochs"] = "finetuned", recipe.finetune.epochs
         info["checkpoint"] = _save(v.model, run_dir, name)
         out.append(v)

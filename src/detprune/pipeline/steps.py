@@ -35,9 +35,15 @@ def check_classes(model: nn.Module, names: list[str], what: str = "--data") -> N
 # ----------------------------------------------------------------------------- train / fine-tune
 
 def train(model: nn.Module, data: str, spec: TrainSpec, *, img_size: int, run_dir: Path, workers: int = 0,
-          seed: int = 0, log: Log = print) -> nn.Module:
-    """Train ``model`` (in place where possible) and return the trained model in eval mode."""
+          seed: int = 0, log: Log = print, teacher: nn.Module | None = None) -> nn.Module:
+    """Train ``model`` (in place where possible) and return the trained model in eval mode.
+
+    With ``spec.distill`` (a :class:`FinetuneSpec`) the loss gains distillation from ``teacher``."""
+    weight = getattr(spec, "distill", 0.0)
     if model_kind(model) == "ultralytics":
+        if weight:
+            raise UnsupportedError("--distill: Ultralytics models are fine-tuned by Ultralytics' own trainer, which "
+                                   "detprune does not extend; use a built-in detector")
         return _train_ultralytics(model, data, spec, img_size=img_size, run_dir=run_dir, workers=workers, seed=seed)
     from detprune.detection.train import TrainConfig, fit
 
@@ -47,11 +53,36 @@ def train(model: nn.Module, data: str, spec: TrainSpec, *, img_size: int, run_di
     loader = make_loader(split, spec.batch, shuffle=True, workers=workers, seed=seed)
     cfg = TrainConfig(optimizer=spec.optimizer, lr=spec.lr, warmup_epochs=spec.warmup_epochs, seed=seed)
     adapter = with_bn_sparsity(make_adapter(model), spec.bn_sparsity, log)
+    distill = distill_loss(model, teacher, weight * spec.batch, log) if weight else None
     log(f"training {len(split)} images x {spec.epochs} epoch(s), batch {spec.batch}, lr {spec.lr:g} -> {run_dir}")
-    fit(adapter, loader, spec.epochs, None, cfg=cfg, run_dir=run_dir)
+    fit(adapter, loader, spec.epochs, None, cfg=cfg, run_dir=run_dir, distill=distill)
     for name in ("last.pt", "best.pt"):  # state dicts of a pruned shape: the .safetensors is the checkpoint
         (run_dir / name).unlink(missing_ok=True)
     return adapter.model.eval()
+
+
+def distill_loss(student: nn.Module, teacher: nn.Module | None, weight: float, log: Log = print) -> Any:
+    """Distillation from ``teacher`` on the raw prediction maps of a built-in YOLO.
+
+    The built-in losses are sums over the batch, so ``weight`` is per image times the batch size.
+    YOLOv8-style maps are [box DFL logits | class logits]: the class part is matched with soft
+    sigmoid targets (``bce``), the box part with MSE; other layouts with MSE on every channel."""
+    from detprune.detection.train import DistillLoss
+
+    if teacher is None:
+        raise ValueError("--distill needs a teacher: prune first (the model before pruning teaches) or give --teacher")
+    for role, m in (("student", student), ("teacher", teacher)):
+        if model_kind(m) != "builtin":
+            raise UnsupportedError(f"--distill: the {role} is a {model_kind(m)} model; distillation matches raw "
+                                   "prediction maps, which only built-in detectors return in training")
+    if make_adapter(teacher).num_classes != make_adapter(student).num_classes:
+        raise ValueError(f"--teacher predicts {make_adapter(teacher).num_classes} classes but the model "
+                         f"{make_adapter(student).num_classes}; the teacher must be the same detector before pruning")
+    reg_max = getattr(student, "reg_max", None)
+    kind = "bce" if reg_max else "mse"
+    log(f"distilling from the {type(teacher).__name__} teacher ({kind}, weight {weight:g} per batch)")
+    return DistillLoss(teacher.eval(), student, weight=weight, kind=kind,
+                       cls_channels=slice(4 * reg_max, None) if reg_max else None)
 
 
 class BNSparsityAdapter:

@@ -48,6 +48,22 @@ def _train(spec: TrainSpec, key: str, min_epochs: int) -> None:
     _check(spec.bn_sparsity >= 0, f"{key}.bn_sparsity", f"must be >= 0, got {spec.bn_sparsity:g}")
 
 
+def _distill(r: Recipe) -> None:
+    """Distillation needs a teacher: the model before pruning, or ``finetune.teacher``."""
+    f = r.finetune
+    _check(f.distill >= 0, "finetune.distill", f"must be >= 0, got {f.distill:g}")
+    _check(f.teacher is None or f.distill > 0, "finetune.teacher", "is only used with --distill W > 0")
+    _check(r.task != "saliency" or not f.distill, "finetune.distill", "detection only, not with --task saliency")
+    if f.distill and r.prune is None:
+        _check(f.teacher is not None, "finetune.teacher",
+               "is required by --distill without pruning (when pruning, the teacher is the model before pruning)")
+    if f.teacher is not None:
+        try:
+            check_model_spec(f.teacher)
+        except (ValueError, FileNotFoundError) as exc:
+            raise RecipeError("finetune.teacher", str(exc)) from exc
+
+
 def _saliency(r: Recipe) -> None:
     """What a saliency recipe may not hold: detector-only settings, a detector model or data."""
     from detprune.pipeline.saliency import check_saliency_data, check_saliency_model, fresh_saliency_model
@@ -122,6 +138,7 @@ def validate(r: Recipe) -> None:
         _train(r.train, "train", 1)
     if r.finetune is not None:
         _train(r.finetune, "finetune", 0)
+        _distill(r)
     if r.prune is not None:
         p = r.prune
         _check(bool(p.criteria), "prune.criteria", "name at least one criterion")
