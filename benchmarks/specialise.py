@@ -85,6 +85,9 @@ def parse_args() -> argparse.Namespace:
                     help="fine-tune pruned models with distillation from the fine-tuned unpruned reference "
                          "(bce: soft class targets + MSE on box logits; mse: all channels)")
     ap.add_argument("--distill-weight", type=float, default=1.0)
+    ap.add_argument("--teacher", default="reference", choices=("reference", "unpruned"),
+                    help="the teacher of --distill: the fine-tuned unpruned reference, or the one-class model "
+                         "before pruning and fine-tuning (what `detprune prune --distill` uses)")
     ap.add_argument("--lr", type=float, default=0.002)
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--train-images", type=int, default=None, help="subset of the training split")
@@ -249,7 +252,8 @@ def markdown(rows: list[dict], args: argparse.Namespace, minutes: float) -> str:
              + (f"{args.steps} iterative steps with {args.step_epochs} fine-tune epochs after each but the last, "
                 if args.steps > 1 else "")
              + f"{args.finetune_epochs} fine-tune epochs"
-             + (f" distilling ({args.distill}, weight {args.distill_weight:g}) from the fine-tuned unpruned model"
+             + (f" distilling ({args.distill}, weight {args.distill_weight:g}) from the "
+                + ("fine-tuned unpruned model" if args.teacher == "reference" else "unpruned model before fine-tuning")
                 if args.distill != "none" else "")
              + f", {args.calib_batches} calibration batches of {args.batch}. "
              f"Wall time {minutes:.1f} min." + (" **--quick: a pipeline check, the numbers mean nothing.**"
@@ -336,7 +340,9 @@ def main() -> None:
                      "macs_pct": 100 * count_macs(spec_model, x) / macs_full,
                      "map50": s["map50"], "f1": s["f1"], "map50_ft": t["map50"], "f1_ft": t["f1"]})
         print(f"[{(time.time() - started) / 60:5.1f} min] {key} seed {seed} unpruned {s} fine-tuned {t}", flush=True)
-        teacher = reference.eval() if args.distill != "none" else None
+        teacher = None
+        if args.distill != "none":  # a copy: the teacher is frozen, the one-class model is pruned again
+            teacher = (reference if args.teacher == "reference" else copy.deepcopy(spec_model)).eval()
         del reference
         for crit in args.criteria:
             for target in args.macs:
