@@ -101,7 +101,7 @@ def variants(base: nn.Module, x: Tensor, macs: float, runtime: str, args: argpar
                 rep = cluster_prune(model, x, f"macs={macs}", "l1", runtime=runtime, threads=args.threads,
                                     lut=lut, window=args.window, probe_step=args.probe_step,
                                     rounds=args.probe_rounds, calls=args.probe_calls,
-                                    cluster=args.cluster)
+                                    cluster=args.cluster, mode=args.mode)
             last = rep.steps[-1].estimate_ms if rep.steps else rep.latency_before_ms
             sizes = sorted({c for c, _ in rep.clusters.values()})
             info[method] = {"clusters": {k: list(v) for k, v in rep.clusters.items()},
@@ -248,6 +248,8 @@ def main() -> None:
     ap.add_argument("--probe-rounds", type=int, default=5)
     ap.add_argument("--probe-calls", type=int, default=3)
     ap.add_argument("--cluster", type=int, default=None, help="skip staircases, use this cluster size")
+    ap.add_argument("--mode", default="table", choices=("table", "layers", "model"),
+                    help="how cluster pruning prices a step (detprune.schedule.cluster_prune)")
     ap.add_argument("--lut-dir", type=Path, default=None,
                     help="where latency tables are kept and reused (default: the detprune cache, latency-bench/)")
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")

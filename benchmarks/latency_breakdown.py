@@ -55,7 +55,7 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
     args = ap.parse_args()
     # the settings latency.py's variants() reads, at latency.py's defaults
-    args.threads, args.probe_step, args.probe_rounds, args.probe_calls, args.cluster = 1, 2, 5, 3, None
+    args.threads, args.probe_step, args.probe_rounds, args.probe_calls, args.cluster, args.mode = 1, 2, 5, 3, None, "table"
     return args
 
 
