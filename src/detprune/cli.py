@@ -288,7 +288,8 @@ def prune(model: ModelOpt, data: OptDataOpt = None, task: TaskOpt = "detection",
           round_to: RoundOpt = None, ignore: IgnoreOpt = None, lut: LutOpt = None,
           epochs: Annotated[int, typer.Option("--epochs", help="fine-tune epochs after pruning (needs --data)")] = 0,
           lr: LrOpt = None, batch: BatchOpt = 16, distill: DistillOpt = 0.0, calib_batches: CalibOpt = 4,
-          option: OptionOpt = None, eval_images: EvalImgOpt = None, runtime: RuntimeOpt = None, img_size: TaskImgOpt = None,
+          option: OptionOpt = None, eval_images: EvalImgOpt = None, runtime: RuntimeOpt = None,
+          img_size: TaskImgOpt = None,
           num_classes: NcOpt = None, width: WidthOpt = None, seed: SeedOpt = 0, threads: ThreadsOpt = "auto",
           project: ProjectOpt = "runs", name: NameOpt = None) -> None:
     """Prune a model (optionally fine-tune), and compare it with the original.
@@ -324,7 +325,8 @@ def prune(model: ModelOpt, data: OptDataOpt = None, task: TaskOpt = "detection",
                      lut=None if lut is None else str(lut), calib_batches=calib_batches, options=_options(option))
     if distill and not epochs:
         fail("--distill: distillation happens while fine-tuning; add --epochs N")
-    tune = _train_spec(FinetuneSpec, "finetune", task, epochs=epochs, batch=batch, lr=lr, distill=distill) if epochs else None
+    tune = (_train_spec(FinetuneSpec, "finetune", task, epochs=epochs, batch=batch, lr=lr, distill=distill)
+            if epochs else None)
     _execute(_recipe(command="prune", model=model, data=data, task=task, img_size=_img_size(img_size, task, data),
                      num_classes=num_classes, width=_width(width, task, model), seed=seed, threads=_threads(threads),
                      prune=spec, finetune=tune, eval=EvalSpec(max_images=eval_images) if data else None,

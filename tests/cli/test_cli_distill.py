@@ -50,12 +50,13 @@ def test_finetune_distills_from_a_teacher_file(tmp_path: Path) -> None:
     detprune.save(teacher, tmp_path / "teacher.safetensors")
     detprune.prune(student, torch.rand(1, 3, 64, 64), "l1", ratio=0.5)
     detprune.save(student, tmp_path / "student.safetensors")
+    teacher_file = str(tmp_path / "teacher.safetensors")
     result = runner.invoke(app, ["finetune", "-m", str(tmp_path / "student.safetensors"), "--epochs", "1",
-                                 "--max-images", "4", "--distill", "2", "--teacher", str(tmp_path / "teacher.safetensors"),
+                                 "--max-images", "4", "--distill", "2", "--teacher", teacher_file,
                                  "--project", str(tmp_path), "--name", "ft"] + DATA + TINY)
     assert result.exit_code == 0, result.output
     assert float(_losses(tmp_path / "finetune" / "ft", "finetuned")[0]["distill"]) > 0
-    assert load_recipe(tmp_path / "finetune" / "ft" / "config.yaml").finetune.teacher == str(tmp_path / "teacher.safetensors")
+    assert load_recipe(tmp_path / "finetune" / "ft" / "config.yaml").finetune.teacher == teacher_file
 
 
 @pytest.mark.parametrize("args, message", [
@@ -70,6 +71,8 @@ def test_finetune_distills_from_a_teacher_file(tmp_path: Path) -> None:
      "error: --teacher: is only used with --distill W > 0"),
     (["finetune", "-m", "yolov8n", "--epochs", "1", "--distill", "4", "--teacher", "no/such.safetensors"] + DATA,
      "error: --teacher: "),
+    (["finetune", "--task", "saliency", "-m", "vgg16", "--epochs", "1", "--distill", "4", "--teacher", "vgg16",
+      "-d", "synthetic:16"], "error: --distill: detection only, not with --task saliency"),
 ])
 def test_distill_errors_name_the_flag(args: list[str], message: str, tmp_path: Path) -> None:
     result = runner.invoke(app, args + ["--project", str(tmp_path)] + TINY)

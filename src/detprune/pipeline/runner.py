@@ -112,11 +112,9 @@ def _variants(recipe: Recipe, base: Variant, run_dir: Path, log: RunLog, metrics
     if recipe.prune is None:
         if recipe.finetune is None or recipe.finetune.epochs == 0:
             return []
-        f = recipe.finetune
-        teacher = load_model(f.teacher, recipe.num_classes) if f.teacher else None
-        tuned = steps.train(copy.deepcopy(base.model), recipe.data, f, img_size=recipe.img_size,
+        tuned = steps.train(copy.deepcopy(base.model), recipe.data, recipe.finetune, img_size=recipe.img_size,
                             run_dir=run_dir / "finetune" / "finetuned", workers=recipe.workers, seed=recipe.seed, log=log,
-                            teacher=teacher)
+                            teacher=_teacher(recipe, None))
         base.name = "before"
         return [Variant("finetuned", tuned, "finetuned", {"finetune_epochs": recipe.finetune.epochs,
                                                           "checkpoint": _save(tuned, run_dir, "finetuned")})]
@@ -163,11 +161,22 @@ def _variants(recipe: Recipe, base: Variant, run_dir: Path, log: RunLog, metrics
             info["pruned_checkpoint"] = _save(pruned, run_dir, f"{name}-pruned")
             v.model = steps.train(pruned, recipe.data, recipe.finetune, img_size=recipe.img_size,
                                   run_dir=run_dir / "finetune" / name, workers=recipe.workers, seed=recipe.seed, log=log,
-                                  teacher=copy.deepcopy(base.model) if recipe.finetune.distill else None)
+                                  teacher=_teacher(recipe, base.model))
             v.role, info["finetune_epochs"] = "finetuned", recipe.finetune.epochs
         info["checkpoint"] = _save(v.model, run_dir, name)
         out.append(v)
     return out
+
+
+def _teacher(recipe: Recipe, before: nn.Module | None) -> nn.Module | None:
+    """The teacher of ``finetune.distill``: ``finetune.teacher`` if given, else a copy of the model
+    before pruning (a copy: distillation freezes its teacher, and the next criterion prunes ``before``)."""
+    f = recipe.finetune
+    if f is None or not f.distill:
+        return None
+    if f.teacher:
+        return load_model(f.teacher, recipe.num_classes)
+    return copy.deepcopy(before) if before is not None else None
 
 
 def how_pruned(p: Any, ratio: float | None) -> str:
