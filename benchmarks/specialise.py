@@ -48,7 +48,8 @@ from detprune.deploy import count_macs
 from detprune.detection.data import build_dataset, collate_fn
 from detprune.detection.evaluate import evaluate
 from detprune.detection.models import BuiltinAdapter, build_model
-from detprune.detection.train import DistillLoss, TrainConfig, fit, seed_everything
+from detprune.detection.train import TrainConfig, fit, seed_everything
+from detprune.pipeline.steps import distill_loss
 from detprune.schedule import iterative_prune
 from detprune.specialise import ClassSubset, specialise
 
@@ -149,9 +150,7 @@ def finetune(model, ds, epochs: int, args, lr: float | None = None, teacher=None
                       val_interval=10_000)
     distill = None
     if teacher is not None and args.distill != "none":
-        # YOLOv8-style raw maps are [box DFL logits | class logits]; the class part gets soft targets
-        cls = slice(4 * model.reg_max, None) if hasattr(model, "reg_max") else None
-        distill = DistillLoss(teacher, model, weight=args.distill_weight, kind=args.distill, cls_channels=cls)
+        distill = distill_loss(model, teacher, args.distill_weight, log=lambda _: None, kind=args.distill)
     with tempfile.TemporaryDirectory(prefix="detprune-spec-") as tmp:
         fit(BuiltinAdapter(model), loader(ds, args, shuffle=True), epochs, cfg=cfg, run_dir=tmp, distill=distill)
     model.eval()

@@ -61,12 +61,14 @@ def train(model: nn.Module, data: str, spec: TrainSpec, *, img_size: int, run_di
     return adapter.model.eval()
 
 
-def distill_loss(student: nn.Module, teacher: nn.Module | None, weight: float, log: Log = print) -> Any:
+def distill_loss(student: nn.Module, teacher: nn.Module | None, weight: float, log: Log = print,
+                 kind: str | None = None) -> Any:
     """Distillation from ``teacher`` on the raw prediction maps of a built-in YOLO.
 
     The built-in losses are sums over the batch, so ``weight`` is per image times the batch size.
-    YOLOv8-style maps are [box DFL logits | class logits]: the class part is matched with soft
-    sigmoid targets (``bce``), the box part with MSE; other layouts with MSE on every channel."""
+    YOLOv8-style maps are [box DFL logits | class logits]: by default (``kind=None``) the class part
+    is matched with soft sigmoid targets (``bce``), the box part with MSE; other layouts with MSE
+    on every channel."""
     from detprune.detection.train import DistillLoss
 
     if teacher is None:
@@ -79,7 +81,7 @@ def distill_loss(student: nn.Module, teacher: nn.Module | None, weight: float, l
         raise ValueError(f"--teacher predicts {make_adapter(teacher).num_classes} classes but the model "
                          f"{make_adapter(student).num_classes}; the teacher must be the same detector before pruning")
     reg_max = getattr(student, "reg_max", None)
-    kind = "bce" if reg_max else "mse"
+    kind = kind or ("bce" if reg_max else "mse")
     log(f"distilling from the {type(teacher).__name__} teacher ({kind}, weight {weight:g} per batch)")
     return DistillLoss(teacher.eval(), student, weight=weight, kind=kind,
                        cls_channels=slice(4 * reg_max, None) if reg_max else None)
