@@ -29,7 +29,7 @@ _ELEMENTWISE = {"relu", "sigmoid", "mul", "add", "sub", "div", "hardswish", "har
 _MOVEMENT = {"concat", "split", "slice", "stridedslice", "resize", "interpolate", "reshape", "transpose", "gather",
              "reorder", "flatten", "squeeze", "unsqueeze", "expand", "tile", "pad", "shapeof", "convert",
              "variadicsplit", "identity", "copy", "reorderinput", "reorderoutput", "upsample"}
-_POOL = {"maxpool", "averagepool", "globalaveragepool", "pooling", "reducemean", "avgpool", "reduce"}
+_POOL = {"maxpool", "averagepool", "globalaveragepool", "pooling", "reducemean", "avgpool", "reduce"}  # ~elementwise
 
 
 @dataclass(frozen=True)
@@ -47,11 +47,9 @@ def kind_of(op: str, depthwise: bool = False) -> str:
     key = op.lower().replace("_", "")
     if key in ("conv", "convolution", "groupconvolution", "fusedconv", "gemm", "matmul", "fullyconnected"):
         return "depthwise conv" if depthwise or key == "groupconvolution" else "conv"
-    if key in _ELEMENTWISE:
+    if key in _ELEMENTWISE or key in _POOL:
         return "activation / elementwise"
-    if key in _MOVEMENT:
-        return "data movement"
-    return "other" if key not in _POOL else "activation / elementwise"
+    return "data movement" if key in _MOVEMENT else "other"
 
 
 def profile_onnx(path: str | Path, inputs: ExampleInputs, runtime: str, threads: int = 1, runs: int = 20,
@@ -140,7 +138,7 @@ def _profile_openvino(path: Path, inputs: ExampleInputs, threads: int, runs: int
         if i < warmup:
             continue
         for p in request.get_profiling_info():
-            if str(p.status).endswith("EXECUTED") and not str(p.status).endswith("NOT_EXECUTED"):
+            if str(p.status).endswith("EXECUTED"):  # not NOT_RUN / OPTIMIZED_OUT
                 times[p.node_name].append(p.real_time.total_seconds() * 1000.0)
                 ops[p.node_name] = p.node_type
     return [NodeTime(n, ops[n], kind_of(ops[n]), statistics.median(t)) for n, t in times.items()]
