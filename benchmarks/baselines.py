@@ -32,9 +32,7 @@ import argparse
 import csv
 import datetime as dt
 import json
-import math
 import os
-import shlex
 import statistics
 import sys
 import time

@@ -490,7 +490,7 @@ def run_cost(args: argparse.Namespace, base: torch.nn.Module, data: dict, t0: fl
     """Coupling scores for the whole model (graph + statistics + scores) over ``--cost-images``."""
     calib, _, _ = datasets(argparse.Namespace(**{**vars(args), "calib": args.cost_images}), img_size=args.cost_size)
     model = copy.deepcopy(base).eval()
-    w, c = time.perf_counter(), time.process_time()
+    w = time.perf_counter()
     with torch.no_grad():
         for images, _ in calib:
             model(images)

@@ -13,7 +13,6 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-import numpy as np
 from torch import nn
 
 from detprune.criteria import get_criterion

@@ -69,8 +69,8 @@ def test_lut_bad_arguments(args: list[str], words: str, tmp_path: Path) -> None:
 
 
 def test_a_latency_target_adds_its_runtime_to_the_comparison() -> None:
-    from detprune.cli import _target_runtime
+    from detprune.cli.common import target_runtimes
 
-    assert _target_runtime("latency=0.7@openvino") == ["torch", "openvino"]
-    assert _target_runtime("latency=0.7") is None and _target_runtime("macs=0.5") is None
-    assert _target_runtime("latency=0.7@tensorrt") is None  # left to the target's own error
+    assert target_runtimes("latency=0.7@openvino") == ["torch", "openvino"]
+    assert target_runtimes("latency=0.7") is None and target_runtimes("macs=0.5") is None
+    assert target_runtimes("latency=0.7@tensorrt") is None  # left to the target's own error

@@ -1,0 +1,5 @@
+"""``python -m detprune.cli``."""
+
+from detprune.cli import app
+
+app()
