@@ -18,7 +18,8 @@ on several classes is needed for one. Per kept class:
    iterative (:func:`detprune.schedule.iterative_prune`, geometric MACs schedule): N prune steps,
    ``--step-epochs`` of fine-tuning after each of the first N - 1 and ``--finetune-epochs`` after the
    last; every step re-scores the channels of the model fine-tuned so far. The unpruned reference
-   is fine-tuned for the same total number of epochs.
+   is fine-tuned for the same total number of epochs (once per class, seed and setting: it is cached
+   beside the baselines in ``~/.cache/detprune/baselines``).
 
 Scores: mAP50 (COCO-style AP at IoU 0.5) and F1 at IoU 0.5 / score 0.25, the paper's metric.
 Outputs: ``specialise.md`` / ``specialise.json`` / ``specialise.png`` (mAP50 and F1 vs MACs) in
@@ -157,7 +158,7 @@ def finetune(model, ds, epochs: int, args, lr: float | None = None, teacher=None
 
 
 def baseline(args: argparse.Namespace, names: list[str], train_aug) -> torch.nn.Module:
-    cache = Path(os.environ.get("DETPRUNE_CACHE") or Path.home() / ".cache" / "detprune") / "baselines"
+    cache = _cache() / "baselines"
     width = "" if args.width is None else f"-w{args.width:g}"
     path = args.baseline or cache / f"{args.dataset}-{args.model}{width}-{args.img_size}.safetensors"
     own = path.with_name(f"{path.stem}-specialise-e{args.train_baseline_epochs}.safetensors")  # trained here
@@ -176,6 +177,32 @@ def baseline(args: argparse.Namespace, names: list[str], train_aug) -> torch.nn.
         detprune.save(model, own)
         print(f"saved the baseline trained here to {own}", flush=True)
     return model.eval()
+
+
+def fine_tuned_reference(spec_model, cls: str, train_aug_c, args: argparse.Namespace) -> torch.nn.Module:
+    """The unpruned one-class model fine-tuned with this seed for as many epochs as the pruned ones.
+
+    Cached under ~/.cache/detprune/baselines (keyed by every setting that changes it; the
+    fine-tune is deterministic per seed): it is the same in every run of a class and seed and
+    costs minutes, so a sweep over MACs or criteria trains it once.
+    """
+    epochs = args.finetune_epochs + (args.steps - 1) * args.step_epochs
+    key = (f"{args.dataset}-{args.model}-w{args.width}-{args.img_size}-{cls}-seed{args.seed}-e{epochs}-lr{args.lr:g}"
+           f"-b{args.batch}-n{args.train_images}-s{args.synthetic_count if args.dataset == 'synthetic' else 0}")
+    path = _cache() / "baselines" / f"reference-{key}.safetensors"
+    if path.is_file() and not args.quick:
+        print(f"reference {path}", flush=True)
+        return detprune.load(path).eval()
+    reference = copy.deepcopy(spec_model)
+    seed_everything(args.seed)
+    finetune(reference, train_aug_c, epochs, args)
+    if not args.quick:
+        detprune.save(reference, path)
+    return reference
+
+
+def _cache() -> Path:
+    return Path(os.environ.get("DETPRUNE_CACHE") or Path.home() / ".cache" / "detprune")
 
 
 def criterion_kwargs(name: str, calib: DataLoader, args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
@@ -331,9 +358,7 @@ def main() -> None:
         train_c, train_aug_c = ClassSubset(train, cmap.classes), ClassSubset(train_aug, cmap.classes)
         calib = loader(train_c, args, shuffle=True)
         # the reference of the paper's claim: the unpruned model fine-tuned on the kept class just as long
-        reference = copy.deepcopy(spec_model)
-        seed_everything(seed)
-        finetune(reference, train_aug_c, args.finetune_epochs + (args.steps - 1) * args.step_epochs, args)
+        reference = fine_tuned_reference(spec_model, cls, train_aug_c, args)
         t = score(reference, test_c, args)
         rows.append({"kept": key, "seed": seed, "criterion": "unpruned",
                      "macs_pct": 100 * count_macs(spec_model, x) / macs_full,
