@@ -1,0 +1,49 @@
+"""benchmarks/specialise.py: the paper's goal is judged per MACs target, against each seed's own reference."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "specialise.py"
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("bench_specialise", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _row(seed: int, crit: str, f1: float, macs: float, target: int | None = None) -> dict:
+    row = {"kept": "bccd: WBC", "seed": seed, "criterion": crit, "macs_pct": macs, "f1_ft": f1}
+    if target is not None:
+        row["target_pct"] = target
+    return row
+
+
+def test_goal_is_checked_per_target_against_the_same_seed(bench) -> None:
+    rows = [_row(0, "unpruned", 0.90, 100.0), _row(1, "unpruned", 0.80, 100.0),
+            # 15 %: attribution loses 1 point on both seeds, l1 loses 3
+            _row(0, "attribution", 0.89, 14.5, 15), _row(1, "attribution", 0.79, 14.4, 15),
+            _row(0, "l1", 0.87, 14.6, 15), _row(1, "l1", 0.77, 14.6, 15),
+            # 10 % (an older row without target_pct: its MACs decide): attribution loses 5, l1 2
+            _row(0, "attribution", 0.85, 9.9), _row(0, "l1", 0.88, 9.4),
+            _row(0, "l1", 0.10, 50.0, 50)]  # above the budget: ignored
+    changes = bench.f1_changes(rows, "bccd: WBC")
+    assert sorted(changes) == [10, 15]
+    assert changes[15]["attribution"] == pytest.approx([-1.0, -1.0])
+    assert changes[15]["l1"] == pytest.approx([-3.0, -3.0])
+    lines = [line for line in bench.goal_check(rows) if line.startswith("- ")]
+    assert len(lines) == 2
+    at15, at10 = lines
+    assert "15 % MACs" in at15 and "within 2.5 points: yes; ahead of l1: yes" in at15
+    assert "10 % MACs" in at10 and "within 2.5 points: no; ahead of l1: no" in at10
+
+
+def test_no_run_within_the_budget_is_said(bench) -> None:
+    rows = [_row(0, "unpruned", 0.9, 100.0), _row(0, "l1", 0.8, 50.0, 50)]
+    assert any("no run at <= 20% MACs" in line for line in bench.goal_check(rows))
