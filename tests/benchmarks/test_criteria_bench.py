@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import argparse
 import copy
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 import torch
@@ -14,15 +12,10 @@ import torch
 import detprune
 from detprune.detection.models import build_model
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "criteria.py"
-
 
 @pytest.fixture(scope="module")
-def bench():
-    spec = importlib.util.spec_from_file_location("bench_criteria", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def bench(load_script):
+    return load_script("criteria")
 
 
 @pytest.fixture(autouse=True)
