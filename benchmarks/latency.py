@@ -101,7 +101,7 @@ def variants(base: nn.Module, x: Tensor, macs: float, runtime: str, args: argpar
                 rep = cluster_prune(model, x, f"macs={macs}", "l1", runtime=runtime, threads=args.threads,
                                     lut=lut, window=args.window, probe_step=args.probe_step,
                                     rounds=args.probe_rounds, calls=args.probe_calls,
-                                    cluster=args.cluster, mode=args.mode)
+                                    cluster=args.cluster, min_cluster=args.min_cluster, mode=args.mode)
             last = rep.steps[-1].estimate_ms if rep.steps else rep.latency_before_ms
             sizes = sorted({c for c, _ in rep.clusters.values()})
             info[method] = {"clusters": {k: list(v) for k, v in rep.clusters.items()},
@@ -232,7 +232,7 @@ def markdown(rows: list[dict], info: dict, args: argparse.Namespace, started: fl
     return "\n".join(lines) + "\n"
 
 
-def main() -> None:
+def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models", nargs="+", default=["yolov3-tiny", "yolov8n", "torchvision:ssdlite320_mobilenet_v3_large"])
     ap.add_argument("--runtimes", nargs="+", default=["onnxruntime", "openvino"])
@@ -248,13 +248,18 @@ def main() -> None:
     ap.add_argument("--probe-rounds", type=int, default=5)
     ap.add_argument("--probe-calls", type=int, default=3)
     ap.add_argument("--cluster", type=int, default=None, help="skip staircases, use this cluster size")
+    ap.add_argument("--min-cluster", type=int, default=None, help="raise smaller staircase sizes to this")
     ap.add_argument("--mode", default="table", choices=("table", "layers", "model"),
                     help="how cluster pruning prices a step (detprune.schedule.cluster_prune)")
     ap.add_argument("--lut-dir", type=Path, default=None,
                     help="where latency tables are kept and reused (default: the detprune cache, latency-bench/)")
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
     ap.add_argument("--quick", action="store_true", help="yolov3-tiny at 160 px, fewer measurements")
-    args = ap.parse_args()
+    return ap
+
+
+def main() -> None:
+    args = parser().parse_args()
     if args.quick:
         args.models, args.size, args.repeats, args.rounds, args.window = ["yolov3-tiny"], 160, 2, 3, 24
         args.probe_rounds, args.probe_calls = 2, 2

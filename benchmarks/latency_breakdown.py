@@ -33,7 +33,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from latency import METHODS, build, variants  # noqa: E402  (the sibling benchmark's variants)
+from latency import METHODS, build, parser, variants  # noqa: E402  (the sibling benchmark's variants)
 
 from detprune.deploy import count_macs  # noqa: E402
 from detprune.deploy.profile import KINDS, by_kind, profile_module  # noqa: E402
@@ -53,10 +53,8 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--window", type=int, default=32, help="as latency.py (the cached tables were built with 32)")
     ap.add_argument("--lut-dir", type=Path, default=None)
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
-    args = ap.parse_args()
-    # the settings latency.py's variants() reads, at latency.py's defaults
-    args.threads, args.probe_step, args.probe_rounds, args.probe_calls, args.cluster, args.mode = 1, 2, 5, 3, None, "table"
-    return args
+    # the settings latency.py's variants() reads: latency.py's defaults, under this script's own
+    return argparse.Namespace(**{**vars(parser().parse_args([])), **vars(ap.parse_args())})
 
 
 def row(name: str, rt: str, method: str, kinds: dict[str, float], base: dict[str, float], macs: float) -> dict:

@@ -121,3 +121,25 @@ def test_lut_built_on_the_device_makes_pruning_measurement_free(tiny, tmp_path) 
         assert path.is_file() and table.entries
         report = cluster_prune(model, x, "macs=0.6", lut=path, **FAST)
     assert report.measurements == 0 and report.target.met
+
+
+def test_cluster_sizes_never_go_below_the_runtime_block(tiny, tmp_path) -> None:
+    """ONNX Runtime / OpenVINO pad channel counts to the SIMD block of the table's device inside a
+    model, so a finer step seen in an isolated timing is raised to it; torch has no floor."""
+    from detprune.schedule.cluster_prune import _min_cluster
+
+    avx512, avx2 = LatencyLUT("onnxruntime", 1), LatencyLUT("openvino", 1)
+    avx512.fingerprint["isa"], avx2.fingerprint["isa"] = ["avx2", "avx512f"], ["avx2"]
+    assert _min_cluster(None, "onnxruntime", avx512) == 16 and _min_cluster(None, "openvino", avx2) == 8
+    assert _min_cluster(None, "torch", avx512) == 1 and _min_cluster(4, "onnxruntime", avx512) == 4
+    with pytest.raises(ValueError, match="min_cluster"):
+        _min_cluster(0, "torch", avx512)
+
+    model, x = tiny
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        report = cluster_prune(model, x, "macs=0.6", criterion="l1", lut=tmp_path / "b.json", min_cluster=16, **FAST)
+    assert report.target.met
+    assert all(size >= 16 for size, _ in report.clusters.values())
+    for label, (before, after) in report.widths.items():
+        assert after == before or after % report.clusters[label][0] == 0, (label, before, after)

@@ -37,9 +37,11 @@ from detprune.schedule.lut import LatencyLUT
 from detprune.schedule.preview import pruned_copy
 from detprune.schedule.runners import compare
 from detprune.schedule.select import removal_order
+from detprune.schedule.staircase import default_cluster
 from detprune.schedule.target import Target, TargetResult
 
 
+BLOCKED_RUNTIMES = ("onnxruntime", "openvino")  # blocked layouts: channel counts padded to the SIMD block
 CHECK_EVERY = 8  # greedy steps after which a latency goal is checked by measurement even if the estimate is above it
 
 
@@ -84,7 +86,8 @@ def _key(g: Any) -> tuple[str, ...]:
 def cluster_prune(model: nn.Module, example_inputs: Any, target: Target | str, criterion: str = "l1",
                   runtime: str | None = None, ignore: Iterable[Any] = (), data: Any = None, *,
                   mode: str = "table", lut: LatencyLUT | str | Path | None = None, save_lut: bool = True,
-                  threads: int | None = None, cluster: int | dict[str, int] | None = None, window: int = 48,
+                  threads: int | None = None, cluster: int | dict[str, int] | None = None,
+                  min_cluster: int | None = None, window: int = 48,
                   probe_step: int = 2, max_ratio: float = 0.9, min_channels: int = 1,
                   finetune: Callable[[nn.Module, int], None] | None = None, finetune_every: int | None = None,
                   max_verify: int | None = None, rounds: int = 5, calls: int = 3,
@@ -102,6 +105,10 @@ def cluster_prune(model: nn.Module, example_inputs: Any, target: Target | str, c
     ``cluster``: an int skips staircase measurement and uses that size everywhere; a dict maps
     group labels (first producing module path) to sizes, others are measured. ``lut``: a table
     or a file to read/extend (default: this machine's cache file for ``runtime``/``threads``).
+    ``min_cluster``: the smallest cluster size a staircase may give. Default: the SIMD block of the
+    table's device (16 with AVX-512, else 8) on ONNX Runtime and OpenVINO, whose blocked layouts pad
+    channel counts to it inside a model although a layer timed alone can show finer steps; none
+    on torch. ``1`` turns it off.
     """
     from detprune.api import groups as find_groups  # api imports the schedule package
 
@@ -111,6 +118,7 @@ def cluster_prune(model: nn.Module, example_inputs: Any, target: Target | str, c
     rt = goal_t.runtime if goal_t.metric == "latency" else (runtime or "torch")
     threads = torch.get_num_threads() if threads is None else int(threads)
     table = _open_lut(lut, rt, threads)
+    min_cluster = _min_cluster(min_cluster, rt, table)
     was_training = model.training
     model.eval()
     reference = copy.deepcopy(model)
@@ -147,7 +155,7 @@ def cluster_prune(model: nn.Module, example_inputs: Any, target: Target | str, c
                 continue
             if key not in clusters:
                 clusters[key] = _cluster_for(gl, g.index, g.size - len(order), labels[key], cluster, window,
-                                             probe_step)
+                                             probe_step, min_cluster)
             c = clusters[key][0]
             states.append(ClusterState(g.index, g.size, order, imp, c))
             gl.grid[g.index] = (c, g.size - len(order))
@@ -210,7 +218,7 @@ def cluster_prune(model: nn.Module, example_inputs: Any, target: Target | str, c
 
 def build_lut(model: nn.Module, example_inputs: Any, runtime: str, path: str | Path, threads: int = 1,
               ignore: Iterable[Any] = (), mode: str = "table", window: int = 48, probe_step: int = 2,
-              max_ratio: float = 0.9, rounds: int = 5, calls: int = 3) -> LatencyLUT:
+              max_ratio: float = 0.9, rounds: int = 5, calls: int = 3, min_cluster: int | None = None) -> LatencyLUT:
     """Measure a complete table on *this* machine (run it on the deployment device): every group's
     staircase and every multiple of its cluster size down to ``1 - max_ratio`` of its width, and
     (``mode="table"``) every conv / linear layer on the grid of those widths (see
@@ -223,6 +231,7 @@ def build_lut(model: nn.Module, example_inputs: Any, runtime: str, path: str | P
     from detprune.api import groups as find_groups
 
     table = _open_lut(path, runtime, threads)
+    min_cluster = _min_cluster(min_cluster, runtime, table)
     model.eval()
     found = find_groups(model, example_inputs, ignore)
     gl = GroupLatency(model, example_inputs, found, runtime, "layers" if mode == "table" else mode, table, threads,
@@ -232,7 +241,7 @@ def build_lut(model: nn.Module, example_inputs: Any, runtime: str, path: str | P
         if not g.prunable or not gl.measurable(g.index):
             continue
         floor = max(1, g.size - int(math.floor(max_ratio * g.prunable)))
-        c = gl.staircase(g.index, floor, window, probe_step).cluster
+        c, _ = _cluster_for(gl, g.index, floor, gl.label(g.index), None, window, probe_step, min_cluster)
         top = (g.size // c) * c
         grid[g.index] = [g.size] + list(range(top, floor - 1, -c))
         if mode != "table":
@@ -254,11 +263,21 @@ def _open_lut(lut: LatencyLUT | str | Path | None, runtime: str, threads: int) -
     return LatencyLUT(runtime, threads, path=path)
 
 
+def _min_cluster(given: int | None, runtime: str, table: LatencyLUT) -> int:
+    if given is not None:
+        if int(given) < 1:
+            raise ValueError(f"min_cluster must be a positive integer, got {given}")
+        return int(given)
+    return default_cluster(table.fingerprint.get("isa", [])) if runtime in BLOCKED_RUNTIMES else 1
+
+
 def _cluster_for(gl: GroupLatency, gi: int, floor: int, label: str, cluster: int | dict[str, int] | None,
-                 window: int, probe_step: int) -> tuple[int, str]:
+                 window: int, probe_step: int, min_cluster: int = 1) -> tuple[int, str]:
     if isinstance(cluster, int):
         return cluster, "given"
     if isinstance(cluster, dict) and label in cluster:
         return int(cluster[label]), "given"
     fit = gl.staircase(gi, floor, window, probe_step)
+    if fit.cluster < min_cluster:
+        return min_cluster, "minimum"
     return fit.cluster, fit.source

@@ -21,6 +21,7 @@ staircase that does not beat the line clearly (flat, linear or noisy measurement
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -41,8 +42,13 @@ class ClusterFit:
     evidence: float  # BIC of the best line minus BIC of the chosen staircase (bigger: clearer steps)
 
 
-def default_cluster() -> int:
-    """16 on AVX-512 CPUs (16 fp32 lanes), else 8 (AVX2 and most NEON kernels block by 8)."""
+def default_cluster(isa: Iterable[str] | None = None) -> int:
+    """16 on AVX-512 CPUs (16 fp32 lanes), else 8 (AVX2 and most NEON kernels block by 8).
+
+    ``isa``: the instruction-set flags of the device (a latency table's fingerprint); default: this CPU's.
+    """
+    if isa is not None:
+        return 16 if "avx512f" in isa else 8
     try:
         with open("/proc/cpuinfo") as f:
             return 16 if " avx512f" in f.read() else 8
