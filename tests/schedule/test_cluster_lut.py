@@ -143,3 +143,22 @@ def test_cluster_sizes_never_go_below_the_runtime_block(tiny, tmp_path) -> None:
     assert all(size >= 16 for size, _ in report.clusters.values())
     for label, (before, after) in report.widths.items():
         assert after == before or after % report.clusters[label][0] == 0, (label, before, after)
+
+
+def test_staircase_fallback_is_the_block_of_the_tables_device(tiny) -> None:
+    """A table built on an AVX2 / NEON device falls back to 8 even where pruning runs on AVX-512."""
+    from detprune.api import groups
+    from detprune.schedule.layer_latency import GroupLatency
+    from detprune.schedule.staircase import StaircaseWarning
+
+    model, x = tiny
+    found = groups(model, x)
+    lut = LatencyLUT("onnxruntime", 1)
+    lut.fingerprint["isa"] = ["neon"]
+    gl = GroupLatency(model, x, found, "onnxruntime", "layers", lut, threads=1, rounds=1, calls=1)
+    g = next(g for g in found if g.prunable and gl.measurable(g.index))
+    for width in range(g.size, 0, -2):  # a flat staircase, already in the table: nothing is measured
+        lut.put(gl.signature(g.index), width, 1.0)
+    with pytest.warns(StaircaseWarning, match="no clear latency staircase"):
+        fit = gl.staircase(g.index, 1, window=16, step=2)
+    assert (fit.cluster, fit.source) == (8, "fallback") and gl.measured == 0

@@ -25,7 +25,7 @@ from detprune.schedule.lut import LatencyLUT
 from detprune.schedule.preview import pruned_copy
 from detprune.schedule.runners import make_runner, time_interleaved
 from detprune.schedule.select import select_lowest
-from detprune.schedule.staircase import ClusterFit, derive_cluster
+from detprune.schedule.staircase import ClusterFit, default_cluster, derive_cluster
 
 MODES = ("layers", "model")
 
@@ -210,7 +210,8 @@ class GroupLatency:
             return ClusterFit(known[0], known[1], float("nan"))  # a table that kept only the decision
         points = self.measure(gi, widths)  # measures only widths the table lacks
         ks = [w for w in widths if w in points]
-        fit = derive_cluster(ks, [points[w] for w in ks], label=f"group {gi} ({self.label(gi)})")
+        fit = derive_cluster(ks, [points[w] for w in ks], label=f"group {gi} ({self.label(gi)})",
+                             fallback=default_cluster(self.lut.fingerprint.get("isa", [])))  # the table's device
         self.lut.set_cluster(sig, fit.cluster, fit.source, self.label(gi))
         return fit
 
