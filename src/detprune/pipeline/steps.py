@@ -233,20 +233,41 @@ def cost(model: nn.Module, img_size: int) -> dict[str, int]:
     return {"params": count_params(model), "macs": count_macs(model, example_input(model, img_size))}
 
 
-def bench(model: nn.Module, img_size: int, spec: BenchSpec, log: Log = print) -> tuple[dict[str, float | None], dict[str, str]]:
-    """Median batch-1 latency (ms) per runtime; a runtime that fails is ``None`` with its reason."""
-    from detprune.deploy import measure_latency
+def bench(models: list[nn.Module], img_size: int, spec: BenchSpec, log: Log = print
+          ) -> tuple[list[dict[str, float | None]], dict[str, str]]:
+    """Batch-1 latency (ms) of every model on every runtime, the models timed *side by side*.
 
-    latency: dict[str, float | None] = {}
+    The table reports each variant's latency as a fraction of the original's; timed one after
+    the other (with evaluation in between) those ratios would mix in whatever else the machine
+    did meanwhile. So per runtime all models are prepared, warmed up, then timed in interleaved
+    rounds keeping each one's minimum (:mod:`detprune.schedule.runners`), ``spec.runs`` calls each.
+    A runtime that fails for a model is ``None`` for it, with its reason.
+    """
+    import torch
+
+    from detprune.schedule.runners import make_runner, time_interleaved
+
+    threads = torch.get_num_threads()
+    latency: list[dict[str, float | None]] = [{} for _ in models]
     errors: dict[str, str] = {}
     for runtime in spec.runtimes:
-        try:
-            r = measure_latency(model, example_input(model, img_size), runtime=runtime, warmup=spec.warmup, runs=spec.runs)
-            latency[runtime] = r.median_ms
-        except Exception as exc:  # noqa: BLE001 - one runtime failing must not lose the others
-            latency[runtime] = None
-            errors[runtime] = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-            log(f"latency on {runtime} failed: {errors[runtime]}")
+        ready: list[tuple[int, Callable[[], Any]]] = []
+        for i, model in enumerate(models):
+            try:
+                run = make_runner(model, example_input(model, img_size), runtime, threads)
+                for _ in range(max(1, spec.warmup)):  # also shows a runtime that fails only when run
+                    run()
+                ready.append((i, run))
+            except Exception as exc:  # noqa: BLE001 - one runtime failing must not lose the others
+                latency[i][runtime] = None
+                errors[runtime] = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+                log(f"latency on {runtime} failed: {errors[runtime]}")
+        if ready:
+            calls = 3
+            ms = time_interleaved([run for _, run in ready], rounds=max(1, spec.runs // calls), calls=calls,
+                                  threads=threads)
+            for (i, _), value in zip(ready, ms):
+                latency[i][runtime] = float(value)
     return latency, errors
 
 
@@ -279,11 +300,14 @@ def measure_and_export(models: list[Any], val: Any, recipe: Any, metrics: dict[s
         if val is not None:
             log(f"evaluating {v.name} on {len(val)} images")
             row.update(evaluate_fn(v.model, val, recipe.eval))
-        if recipe.bench is not None:
-            row["latency_ms"], errors = bench(v.model, recipe.img_size, recipe.bench, log)
-            for rt, why in errors.items():
-                metrics.setdefault("latency_errors", {})[rt] = why
         rows.append(row)
+    if recipe.bench is not None:
+        log(f"timing {len(models)} model(s) side by side on {', '.join(recipe.bench.runtimes)}")
+        latency, errors = bench([v.model for v in models], recipe.img_size, recipe.bench, log)
+        for row, ms in zip(rows, latency):
+            row["latency_ms"] = ms
+        if errors:
+            metrics.setdefault("latency_errors", {}).update(errors)
     metrics["rows"] = rows
     if recipe.export is not None:
         metrics["exports"] = {}
