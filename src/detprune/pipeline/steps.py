@@ -240,7 +240,7 @@ def bench(models: list[nn.Module], img_size: int, spec: BenchSpec, log: Log = pr
     The table reports each variant's latency as a fraction of the original's; timed one after
     the other (with evaluation in between) those ratios would mix in whatever else the machine
     did meanwhile. So per runtime all models are prepared, warmed up, then timed in interleaved
-    rounds keeping each one's minimum (:mod:`detprune.schedule.runners`), ``spec.runs`` calls each.
+    rounds keeping each one's minimum (:mod:`detprune.schedule.runners`), at least ``spec.runs`` calls each.
     A runtime that fails for a model is ``None`` for it, with its reason.
     """
     import torch
@@ -264,7 +264,7 @@ def bench(models: list[nn.Module], img_size: int, spec: BenchSpec, log: Log = pr
                 log(f"latency on {runtime} failed: {errors[runtime]}")
         if ready:
             calls = 3
-            ms = time_interleaved([run for _, run in ready], rounds=max(1, spec.runs // calls), calls=calls,
+            ms = time_interleaved([run for _, run in ready], rounds=max(1, -(-spec.runs // calls)), calls=calls,
                                   threads=threads)
             for (i, _), value in zip(ready, ms):
                 latency[i][runtime] = float(value)
