@@ -511,9 +511,9 @@ def run_latency(args: argparse.Namespace, base: torch.nn.Module, data: dict, t0:
     """Latency per ratio, timed side by side: the per-row latencies are single sequential measurements on a
     shared machine, so they are noisy. At one ratio all criteria give (nearly) the same architecture, so the
     l1-pruned copy stands for all of them; unpruned and pruned copies are timed in interleaved rounds, one
-    thread, process CPU clock, minimum per model (see ``detprune.schedule.runners``)."""
+    thread, process CPU clock, minimum per model (see ``detprune.deploy.side_by_side``)."""
     from detprune.deploy import count_macs
-    from detprune.schedule.runners import compare
+    from detprune.deploy.side_by_side import compare
 
     x = torch.zeros(1, 3, args.img_size, args.img_size)
     models = [copy.deepcopy(base).eval()]

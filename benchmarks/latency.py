@@ -18,7 +18,7 @@ ways, all with the L1 criterion:
   runtime gives a network that is regular and that narrow by design.
 
 Then the unpruned model and the four variants are timed *side by side* (interleaved rounds, minimum
-per variant; see ``detprune.schedule.runners``) ``--repeats`` times on each runtime. The table
+per variant; see ``detprune.deploy.side_by_side``) ``--repeats`` times on each runtime. The table
 reports the median over repeats of the speed-up (unpruned / variant, both from the same repeat),
 its range, the MACs-implied speed-up (unpruned MACs / variant MACs) and their ratio ("efficiency":
 how much of the theoretical gain the runtime delivers). Weights are random (latency does not depend
@@ -50,7 +50,7 @@ import detprune
 from detprune.deploy import count_macs, count_params
 from detprune.schedule.cluster_prune import cluster_prune
 from detprune.schedule.lut import LatencyLUT, cache_dir
-from detprune.schedule.runners import compare
+from detprune.deploy.side_by_side import compare
 
 REPO = Path(__file__).resolve().parents[1]
 METHODS = ("ratio", "round8", "global", "cluster", "narrower")

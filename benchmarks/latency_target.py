@@ -30,7 +30,7 @@ from latency import build  # benchmarks/latency.py: the same models and inputs
 from detprune.deploy import count_macs, count_params
 from detprune.schedule.cluster_prune import cluster_prune
 from detprune.schedule.lut import cache_dir
-from detprune.schedule.runners import compare
+from detprune.deploy.side_by_side import compare
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -14,16 +14,16 @@ def _net(width: int) -> nn.Module:
 
 
 def test_models_are_timed_in_one_interleaved_batch_per_runtime(monkeypatch: pytest.MonkeyPatch) -> None:
-    from detprune.schedule import runners
+    from detprune.deploy import side_by_side
 
     batches: list[int] = []
-    real = runners.time_interleaved
+    real = side_by_side.time_interleaved
 
     def spy(batch, *args, **kwargs):
         batches.append(len(batch))
         return real(batch, *args, **kwargs)
 
-    monkeypatch.setattr(runners, "time_interleaved", spy)
+    monkeypatch.setattr(side_by_side, "time_interleaved", spy)
     latency, errors = steps.bench([_net(64), _net(8)], 32, BenchSpec(runtimes=["torch"], runs=6, warmup=1),
                                   log=lambda _: None)
     assert batches == [2] and errors == {}  # both models in one side-by-side batch
@@ -31,17 +31,17 @@ def test_models_are_timed_in_one_interleaved_batch_per_runtime(monkeypatch: pyte
 
 
 def test_a_runtime_failing_for_one_model_is_none_with_its_reason(monkeypatch: pytest.MonkeyPatch) -> None:
-    from detprune.schedule import runners
+    from detprune.deploy import side_by_side
 
     broken = _net(8)
-    real = runners.make_runner
+    real = side_by_side.make_runner
 
     def make(module, inputs, runtime, threads, workdir=None):
         if module is broken:
             raise RuntimeError("no kernel for this layer\nsecond line")
         return real(module, inputs, runtime, threads, workdir)
 
-    monkeypatch.setattr(runners, "make_runner", make)
+    monkeypatch.setattr(side_by_side, "make_runner", make)
     seen: list[str] = []
     latency, errors = steps.bench([_net(16), broken], 32, BenchSpec(runtimes=["torch"], runs=3, warmup=1),
                                   log=seen.append)

@@ -103,7 +103,7 @@ def lut(model: ModelOpt, runtime: Annotated[str, typer.Option("--runtime", help=
       detprune lut -m runs/train/exp/weights/baseline.safetensors --runtime openvino -o nuc.json
     """
     from detprune.schedule.cluster_prune import build_lut
-    from detprune.schedule.runners import RUNTIMES
+    from detprune.deploy.latency import RUNTIMES
     from detprune.zoo import example_inputs_for, load_model
 
     if runtime not in RUNTIMES:

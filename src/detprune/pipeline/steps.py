@@ -240,12 +240,12 @@ def bench(models: list[nn.Module], img_size: int, spec: BenchSpec, log: Log = pr
     The table reports each variant's latency as a fraction of the original's; timed one after
     the other (with evaluation in between) those ratios would mix in whatever else the machine
     did meanwhile. So per runtime all models are prepared, warmed up, then timed in interleaved
-    rounds keeping each one's minimum (:mod:`detprune.schedule.runners`), at least ``spec.runs`` calls each.
+    rounds keeping each one's minimum (:mod:`detprune.deploy.side_by_side`), at least ``spec.runs`` calls each.
     A runtime that fails for a model is ``None`` for it, with its reason.
     """
     import torch
 
-    from detprune.schedule.runners import make_runner, time_interleaved
+    from detprune.deploy.side_by_side import make_runner, time_interleaved
 
     threads = torch.get_num_threads()
     latency: list[dict[str, float | None]] = [{} for _ in models]

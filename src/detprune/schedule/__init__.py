@@ -22,7 +22,6 @@ _LAZY = {
     "LatencyLUT": "lut", "LatencyLUTWarning": "lut", "derive_cluster": "staircase", "StaircaseWarning": "staircase",
     "iterative_prune": "iterative", "IterativeResult": "iterative", "step_ratios": "iterative",
     "sensitivity": "sensitivity", "SensitivityResult": "sensitivity", "pruned_copy": "preview",
-    "compare": "runners",
 }
 
 __all__ = ["SCHEDULES", "Allocation", "GlobalRanking", "LatencySettings", "Target", "TargetResult", "bisect_knob",

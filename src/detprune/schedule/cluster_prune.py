@@ -35,7 +35,7 @@ from detprune.schedule.layer_latency import MODES, GroupLatency
 from detprune.schedule.layer_table import LayerTable
 from detprune.schedule.lut import LatencyLUT
 from detprune.schedule.preview import pruned_copy
-from detprune.schedule.runners import compare
+from detprune.deploy.side_by_side import compare
 from detprune.schedule.select import removal_order
 from detprune.schedule.staircase import default_cluster
 from detprune.schedule.target import Target, TargetResult

@@ -4,7 +4,7 @@
 channels, their norms, and the layers consuming them) on their real input shapes, recorded
 from one forward of the model; ``mode="model"`` times the whole model with only that group
 narrowed (slow, but it includes fusion and memory effects the isolated layers miss).
-Widths are measured in batches, side by side (see :mod:`~detprune.schedule.runners`), and
+Widths are measured in batches, side by side (see :mod:`~detprune.deploy.side_by_side`), and
 stored in a :class:`~detprune.schedule.lut.LatencyLUT` under a signature of the layers' shapes.
 """
 
@@ -23,7 +23,7 @@ from detprune.graph.groups import Group
 from detprune.graph.surgery import remove_channels
 from detprune.schedule.lut import LatencyLUT
 from detprune.schedule.preview import pruned_copy
-from detprune.schedule.runners import make_runner, time_interleaved
+from detprune.deploy.side_by_side import make_runner, time_interleaved
 from detprune.schedule.select import select_lowest
 from detprune.schedule.staircase import ClusterFit, default_cluster, derive_cluster
 

@@ -27,7 +27,7 @@ from torch import nn
 from detprune.graph.groups import Group
 from detprune.schedule.layer_latency import Bench, record_input_shapes
 from detprune.schedule.lut import LatencyLUT
-from detprune.schedule.runners import make_runner, time_interleaved
+from detprune.deploy.side_by_side import make_runner, time_interleaved
 
 Config = tuple[int, int, int]  # (layer id, in width, out width)
 

@@ -107,7 +107,7 @@ class LatencyLUT:
         return None if v is None else float(v)
 
     def put(self, sig: str, width: int | str, ms: float, label: str = "") -> None:
-        """Record a measurement; repeated measurements keep the minimum (see ``runners``)."""
+        """Record a measurement; repeated measurements keep the minimum (see :mod:`detprune.deploy.side_by_side`)."""
         entry = self.entries.setdefault(sig, {"label": label, "points": {}})
         key = _point_key(width)
         old = entry["points"].get(key)

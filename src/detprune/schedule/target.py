@@ -58,7 +58,7 @@ class Target:
             relative = False
         else:
             relative = value <= 1
-        from detprune.schedule.runners import RUNTIMES
+        from detprune.deploy.latency import RUNTIMES
 
         if rt is not None and rt not in RUNTIMES:
             raise ValueError(f"unknown runtime {rt!r} in target {text!r}; choose from {', '.join(RUNTIMES)}")

@@ -27,8 +27,8 @@ import torch
 from torch import nn
 
 from detprune.deploy._inputs import ExampleInputs, call_model
+from detprune.deploy.latency import RUNTIMES
 
-RUNTIMES = ("torch", "onnxruntime", "openvino")
 Runner = Callable[[], Any]
 
 
