@@ -49,7 +49,8 @@ ScheduleOpt = Annotated[str, typer.Option("--schedule", help="local (same ratio 
                                           "layerwise (set by --ratios) | cluster (latency staircases; needs --target)")]
 RatiosOpt = Annotated[Path | None, typer.Option("--ratios", metavar="FILE.yaml", help="per-layer ratios (module path "
                                                 "prefix or group index -> ratio; schedule layerwise)")]
-RoundOpt = Annotated[int | None, typer.Option("--round-to", help="keep channel counts multiples of this")]
+RoundOpt = Annotated[int | None, typer.Option("--round-to", help="keep channel counts multiples of this (schedule cluster: "
+                                             "cluster sizes too; default there: the SIMD block on ONNX Runtime / OpenVINO)")]
 IgnoreOpt = Annotated[list[str] | None, typer.Option("--ignore", metavar="MODULE",
                                                      help="module path to leave unpruned (repeatable)")]
 LutOpt = Annotated[Path | None, typer.Option("--lut", metavar="FILE.json", help="--schedule cluster: latency table "

@@ -167,7 +167,7 @@ def _call_prune(model: nn.Module, criterion: str, spec: PruneSpec, img_size: int
         from detprune.schedule.cluster_prune import cluster_prune
 
         return cluster_prune(model, ex, spec.target, criterion=criterion, runtime=spec.runtime, ignore=list(spec.ignore),
-                             data=data, lut=spec.lut, **kwargs)
+                             data=data, lut=spec.lut, min_cluster=spec.round_to, **kwargs)
     how: dict[str, Any] = {}
     if ratio is not None:
         how["ratio"] = ratio

@@ -105,10 +105,10 @@ def cluster_prune(model: nn.Module, example_inputs: Any, target: Target | str, c
     ``cluster``: an int skips staircase measurement and uses that size everywhere; a dict maps
     group labels (first producing module path) to sizes, others are measured. ``lut``: a table
     or a file to read/extend (default: this machine's cache file for ``runtime``/``threads``).
-    ``min_cluster``: the smallest cluster size a staircase may give. Default: the SIMD block of the
-    table's device (16 with AVX-512, else 8) on ONNX Runtime and OpenVINO, whose blocked layouts pad
-    channel counts to it inside a model although a layer timed alone can show finer steps; none
-    on torch. ``1`` turns it off.
+    ``min_cluster``: cluster sizes from staircases are rounded up to multiples of it (so are the
+    widths). Default: the SIMD block of the table's device (16 with AVX-512, else 8) on ONNX
+    Runtime and OpenVINO, whose blocked layouts pad channel counts to it inside a model although a
+    layer timed alone can show finer steps; none on torch. ``1`` turns it off.
     """
     from detprune.api import groups as find_groups  # api imports the schedule package
 
@@ -278,6 +278,6 @@ def _cluster_for(gl: GroupLatency, gi: int, floor: int, label: str, cluster: int
     if isinstance(cluster, dict) and label in cluster:
         return int(cluster[label]), "given"
     fit = gl.staircase(gi, floor, window, probe_step)
-    if fit.cluster < min_cluster:
-        return min_cluster, "minimum"
+    if fit.cluster % min_cluster:  # a multiple of the block, so every width stays one too
+        return -(-fit.cluster // min_cluster) * min_cluster, "minimum"
     return fit.cluster, fit.source
