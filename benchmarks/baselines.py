@@ -59,8 +59,9 @@ COLUMNS = [
 
 
 def cache_dir() -> Path:
-    base = os.environ.get("DETPRUNE_CACHE")
-    return (Path(base) if base else Path.home() / ".cache" / "detprune") / "baselines"
+    from detprune.cache import cache_root
+
+    return cache_root("baselines")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

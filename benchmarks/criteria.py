@@ -58,6 +58,7 @@ import torch  # noqa: E402
 from torch.utils.data import DataLoader, Subset  # noqa: E402
 
 import detprune  # noqa: E402
+from detprune.cache import cache_root  # noqa: E402
 from detprune.criteria import CRITERIA as REGISTRY  # noqa: E402
 from detprune.criteria import Criterion, get_criterion  # noqa: E402
 
@@ -74,8 +75,7 @@ CONFIG_KEYS = ("baseline_sha256", "img_size", "calib", "calib_batch", "ft_epochs
 
 
 def cache_dir() -> Path:
-    base = os.environ.get("DETPRUNE_CACHE")
-    return (Path(base) if base else Path.home() / ".cache" / "detprune") / "baselines"
+    return cache_root("baselines")
 
 
 def default_criteria() -> list[str]:

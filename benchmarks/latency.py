@@ -49,7 +49,8 @@ from torch import Tensor, nn
 import detprune
 from detprune.deploy import count_macs, count_params
 from detprune.schedule.cluster_prune import cluster_prune
-from detprune.schedule.lut import LatencyLUT, cache_dir
+from detprune.cache import cache_root
+from detprune.schedule.lut import LatencyLUT
 from detprune.deploy.side_by_side import compare
 
 REPO = Path(__file__).resolve().parents[1]
@@ -264,7 +265,7 @@ def main() -> None:
         args.models, args.size, args.repeats, args.rounds, args.window = ["yolov3-tiny"], 160, 2, 3, 24
         args.probe_rounds, args.probe_calls = 2, 2
     args.out.mkdir(parents=True, exist_ok=True)
-    lut_dir = args.lut_dir or cache_dir().parent / "latency-bench"
+    lut_dir = args.lut_dir or cache_root("latency-bench")
     lut_dir.mkdir(parents=True, exist_ok=True)
     started = time.time()
     rows, info = [], {}

@@ -37,7 +37,7 @@ from latency import METHODS, build, parser, variants  # noqa: E402  (the sibling
 
 from detprune.deploy import count_macs  # noqa: E402
 from detprune.deploy.profile import KINDS, by_kind, profile_module  # noqa: E402
-from detprune.schedule.lut import cache_dir  # noqa: E402
+from detprune.cache import cache_root  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -93,7 +93,7 @@ def markdown(rows: list[dict], args: argparse.Namespace, minutes: float) -> str:
 def main() -> None:
     args = parse_args()
     torch.set_num_threads(1)
-    lut_dir = args.lut_dir or cache_dir().parent / "latency-bench"
+    lut_dir = args.lut_dir or cache_root("latency-bench")
     lut_dir.mkdir(parents=True, exist_ok=True)
     args.out.mkdir(parents=True, exist_ok=True)
     started, rows = time.time(), []

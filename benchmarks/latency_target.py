@@ -29,7 +29,7 @@ from latency import build  # benchmarks/latency.py: the same models and inputs
 
 from detprune.deploy import count_macs, count_params
 from detprune.schedule.cluster_prune import cluster_prune
-from detprune.schedule.lut import cache_dir
+from detprune.cache import cache_root
 from detprune.deploy.side_by_side import compare
 
 REPO = Path(__file__).resolve().parents[1]
@@ -48,7 +48,7 @@ def main() -> None:
     ap.add_argument("--lut-dir", type=Path, default=None)
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
     args = ap.parse_args()
-    lut_dir = args.lut_dir or cache_dir().parent / "latency-bench"
+    lut_dir = args.lut_dir or cache_root("latency-bench")
     args.out.mkdir(parents=True, exist_ok=True)
     started, rows = time.time(), []
     for name in args.models:

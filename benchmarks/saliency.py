@@ -41,6 +41,7 @@ import torch  # noqa: E402
 from detprune.api import count_params  # noqa: E402
 from detprune.criteria import CRITERIA as CRITERIA_REGISTRY  # noqa: E402
 from detprune.deploy import count_macs, measure_latency  # noqa: E402
+from detprune.cache import cache_root  # noqa: E402
 from detprune.detection.train import seed_everything  # noqa: E402
 from detprune.io import load, save  # noqa: E402
 from detprune.saliency import (  # noqa: E402
@@ -93,8 +94,7 @@ def command_line(argv: list[str]) -> str:
 
 
 def cache_dir() -> Path:
-    base = os.environ.get("DETPRUNE_CACHE")
-    return (Path(base) if base else Path.home() / ".cache" / "detprune") / "saliency-bench"
+    return cache_root("saliency-bench")
 
 
 def log(msg: str, t0: float) -> None:

@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import os
 import statistics
 import sys
 import tempfile
@@ -45,6 +44,7 @@ import torch
 from torch.utils.data import DataLoader, Subset
 
 import detprune
+from detprune.cache import cache_root
 from detprune.deploy import count_macs
 from detprune.detection.data import build_dataset, collate_fn
 from detprune.detection.evaluate import evaluate
@@ -158,7 +158,7 @@ def finetune(model, ds, epochs: int, args, lr: float | None = None, teacher=None
 
 
 def baseline(args: argparse.Namespace, names: list[str], train_aug) -> torch.nn.Module:
-    cache = _cache() / "baselines"
+    cache = cache_root("baselines")
     width = "" if args.width is None else f"-w{args.width:g}"
     path = args.baseline or cache / f"{args.dataset}-{args.model}{width}-{args.img_size}.safetensors"
     own = path.with_name(f"{path.stem}-specialise-e{args.train_baseline_epochs}.safetensors")  # trained here
@@ -189,7 +189,7 @@ def fine_tuned_reference(spec_model, cls: str, train_aug_c, args: argparse.Names
     epochs = args.finetune_epochs + (args.steps - 1) * args.step_epochs
     key = (f"{args.dataset}-{args.model}-w{args.width}-{args.img_size}-{cls}-seed{args.seed}-e{epochs}-lr{args.lr:g}"
            f"-b{args.batch}-n{args.train_images}-s{args.synthetic_count if args.dataset == 'synthetic' else 0}")
-    path = _cache() / "baselines" / f"reference-{key}.safetensors"
+    path = cache_root("baselines", f"reference-{key}.safetensors")
     if path.is_file() and not args.quick:
         print(f"reference {path}", flush=True)
         return detprune.load(path).eval()
@@ -199,10 +199,6 @@ def fine_tuned_reference(spec_model, cls: str, train_aug_c, args: argparse.Names
     if not args.quick:
         detprune.save(reference, path)
     return reference
-
-
-def _cache() -> Path:
-    return Path(os.environ.get("DETPRUNE_CACHE") or Path.home() / ".cache" / "detprune")
 
 
 def criterion_kwargs(name: str, calib: DataLoader, args: argparse.Namespace) -> tuple[str, dict[str, Any]]:

@@ -3,9 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import torch
+
+
+@pytest.fixture(scope="session")
+def session_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("detprune-cache")
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(session_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What detprune caches (generated data sets, latency tables, baselines) goes to one temporary
+    directory per test session, never the user's: tests neither read a developer's tables nor leave theirs."""
+    monkeypatch.setenv("DETPRUNE_CACHE", str(session_cache))
 
 
 @pytest.fixture

@@ -26,6 +26,8 @@ def _invoke(args: list[str], project: Path):
     (["prune", "-m", "yolov8n", "--target", "speed=2"], "--target", "cannot read target"),
     (["prune", "-m", "yolov8n", "--target", "latency=0.7@tensorrt"], "--target", "unknown runtime 'tensorrt'"),
     (["prune", "-m", "yolov8n", "--runtime", "tensorrt"], "--runtime", "unknown runtime 'tensorrt'"),
+    (["prune", "-m", "yolov8n", "--target", "latency=0.7@openvino:cuda"], "--target", "unknown device 'cuda'"),
+    (["prune", "-m", "yolov8n", "--runtime", "torch:tpu"], "--runtime", "unknown device 'tpu' for torch"),
     (["prune", "-m", "yolov8n", "--threads", "many"], "--threads", "'auto' or a positive integer"),
     (["eval", "-m", "yolov8n", "-d", "no/such/data.yaml"], "--data", "does not exist"),
     (["eval", "-m", "yolov8n", "-d", "synthetic:abc"], "--data", "bad synthetic spec"),
@@ -94,3 +96,19 @@ def test_unexpected_failure_is_one_line_with_traceback_in_the_log(tmp_path: Path
     assert len(out.splitlines()) == 1 and out.startswith("error: RuntimeError: boom (traceback in ")
     log = (tmp_path / "bench" / "x" / "logs" / "run.log").read_text()
     assert "Traceback" in log and "second line" in log
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="this machine has a CUDA GPU")
+@pytest.mark.parametrize("args, flag", [
+    (["prune", "-m", "yolov8n", "--target", "latency=0.7@torch:cuda"], "--target"),
+    (["prune", "-m", "yolov8n", "--schedule", "cluster", "--target", "macs=0.5", "--runtime", "torch:cuda"],
+     "--runtime"),
+    (["bench", "-m", "yolov8n", "--runtime", "torch,torch:cuda"], "--runtime"),
+])
+def test_an_absent_gpu_is_refused_before_any_work(args: list[str], flag: str, tmp_path: Path) -> None:
+    """A GPU timing must not quietly become a CPU one, nor fail after minutes of pruning."""
+    result = _invoke(args + FAST, tmp_path)
+    out = result.output.strip()
+    assert result.exit_code == 2 and out.startswith("error:") and flag in out, out
+    assert "torch:cuda:0: no such device on this machine" in out, out
+    assert not tmp_path.exists() or not any(tmp_path.iterdir())

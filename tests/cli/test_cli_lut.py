@@ -72,11 +72,27 @@ def test_round_to_sets_the_cluster_size_of_the_cluster_schedule(tmp_path: Path) 
     assert changed and all(w % 12 == 0 for _, w in changed), changed
 
 
+def test_lut_round_to_builds_the_widths_prune_round_to_will_ask_for(tmp_path: Path) -> None:
+    """The layer timings cover each group's cluster grid: with --round-to 12 every width below a
+    group's full width is a multiple of 12, as `prune --schedule cluster --round-to 12` prunes to."""
+    table = tmp_path / "device.json"
+    result = runner.invoke(app, ["lut", "-m", "yolov3-tiny", "--runtime", "torch", "-o", str(table), *SIZE,
+                                 "--window", "4", "--rounds", "1", "--round-to", "12"])
+    assert result.exit_code == 0, result.output
+    points = _points(table)
+    full = {max(map(int, pts)) for sig, pts in points.items() if not sig.startswith("layer:")}
+    widths = {int(w) for sig, pts in points.items() if sig.startswith("layer:") for key in pts for w in key.split("x")}
+    grid = widths - full - {3, 255}  # the image's and the head's outputs are not pruned
+    assert len(grid) > 10 and all(w % 12 == 0 for w in grid), sorted(grid)
+
+
 @pytest.mark.parametrize("args, words", [
-    (["--runtime", "tensorrt"], "--runtime: must be one of"),
+    (["--runtime", "tensorrt"], "--runtime: unknown runtime 'tensorrt'; choose from torch, onnxruntime, openvino"),
     (["--runtime", "torch", "--max-ratio", "1.0"], "--max-ratio: must be in (0, 1)"),
     (["--runtime", "torch", "--threads", "0"], "--threads: must be a positive integer"),
     (["--runtime", "torch", "--rounds", "0"], "--rounds: must be a positive integer"),
+    (["--runtime", "torch", "--round-to", "0"], "--round-to: must be a positive integer"),
+    (["--runtime", "openvino:cuda"], "--runtime: runtime 'openvino:cuda': unknown device 'cuda'"),
 ])
 def test_lut_bad_arguments(args: list[str], words: str, tmp_path: Path) -> None:
     result = runner.invoke(app, ["lut", "-m", "yolov3-tiny", "-o", str(tmp_path / "t.json")] + args)

@@ -66,7 +66,7 @@ def test_from_files(tmp_path: Path) -> None:
 
 
 def test_invalid_arguments(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match=r"runtime must be one of \('torch', 'onnxruntime', 'openvino'\)"):
+    with pytest.raises(ValueError, match=r"unknown runtime 'tensorrt'; choose from torch, onnxruntime, openvino"):
         measure_latency(SmallNet(), X, runtime="tensorrt")
     with pytest.raises(ValueError, match="batch size 1"):
         measure_latency(SmallNet(), torch.rand(2, 3, 32, 32))

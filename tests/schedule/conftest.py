@@ -15,8 +15,8 @@ def _one_thread(one_thread: None) -> None:
 
 @pytest.fixture(autouse=True)
 def _private_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Latency tables go to a temporary cache, never the user's."""
-    monkeypatch.setenv("DETPRUNE_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+    """A fresh cache per test here (overrides the suite's per-session one): every test starts from empty tables."""
+    monkeypatch.setenv("DETPRUNE_CACHE", str(tmp_path_factory.mktemp("cache")))
 
 
 class TinyNet(nn.Module):

@@ -48,7 +48,7 @@ def test_lut_from_another_device_warns(tmp_path) -> None:
 
 
 def test_cached_table_lives_in_cache_dir(tmp_path, monkeypatch) -> None:
-    monkeypatch.setenv("DETPRUNE_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("DETPRUNE_CACHE", str(tmp_path))
     lut = LatencyLUT.cached("torch", 1)
     lut.put("s", 8, 0.1)
     saved = lut.save()

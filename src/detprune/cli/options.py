@@ -37,14 +37,17 @@ LrOpt = Annotated[float | None, typer.Option("--lr", help="learning rate (defaul
 BatchOpt = Annotated[int, typer.Option("--batch", help="batch size")]
 EvalImgOpt = Annotated[int | None, typer.Option("--eval-images", help="evaluate on the first N validation images")]
 RuntimeOpt = Annotated[list[str] | None, typer.Option("--runtime", metavar="RUNTIME",
-                                                      help="torch | onnxruntime | openvino (repeat or comma-separate)")]
+                                                      help="torch | onnxruntime | openvino, on a GPU with :DEVICE "
+                                                           "(torch:cuda, onnxruntime:cuda, openvino:gpu); "
+                                                           "repeat or comma-separate")]
 MaxImagesOpt = Annotated[int | None, typer.Option("--max-images", help="use the first N images only")]
 OptimizerOpt = Annotated[str | None, typer.Option("--optimizer", help="sgd | adamw (default sgd; saliency adamw)")]
 CriteriaOpt = Annotated[list[str] | None, typer.Option("--criterion", "-c", metavar="NAME",
                                                        help="criterion (repeat or comma-separate to compare)")]
 RatioOpt = Annotated[float | None, typer.Option("--ratio", help="fraction of each group's channels removed, in [0, 1)")]
 TargetOpt = Annotated[str | None, typer.Option("--target", help="cost target instead of a ratio: macs=0.5, "
-                                               "params=2.5M, latency=0.7@onnxruntime (params=0.4: keep 40%)")]
+                                               "params=2.5M, latency=0.7@onnxruntime, latency=0.5@torch:cuda "
+                                               "(params=0.4: keep 40%)")]
 ScheduleOpt = Annotated[str, typer.Option("--schedule", help="local (same ratio per group) | global (one ranking) | "
                                           "layerwise (set by --ratios) | cluster (latency staircases; needs --target)")]
 RatiosOpt = Annotated[Path | None, typer.Option("--ratios", metavar="FILE.yaml", help="per-layer ratios (module path "

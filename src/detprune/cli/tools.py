@@ -19,13 +19,14 @@ def bench(model: ModelOpt, runtime: RuntimeOpt = None,
           warmup: Annotated[int, typer.Option("--warmup", help="untimed warm-up runs")] = 10,
           img_size: ImgOpt = 320, num_classes: ClassesOpt = 80, threads: ThreadsOpt = "auto",
           project: ProjectOpt = "runs", name: NameOpt = None) -> None:
-    """Params, MACs and batch-1 CPU latency under torch, ONNX Runtime and OpenVINO.
+    """Params, MACs and batch-1 latency under torch, ONNX Runtime and OpenVINO (CPU; a GPU with e.g. torch:cuda).
 
     Examples:
 
     \b
       detprune bench -m yolov8n
       detprune bench -m runs/prune/exp/weights/l1.safetensors --runtime openvino --img-size 640
+      detprune bench -m yolov8n --runtime torch,torch:cuda,onnxruntime:cuda
     """
     rts = split_values(runtime) or ["torch", "onnxruntime", "openvino"]
     execute(make_recipe(command="bench", model=model, img_size=img_size, num_classes=num_classes,
@@ -81,7 +82,8 @@ def inspect(model: ModelOpt, size: SizeOpt = 320, num_classes: ClassesOpt = 80,
 
 
 @app.command()
-def lut(model: ModelOpt, runtime: Annotated[str, typer.Option("--runtime", help="onnxruntime | openvino | torch")],
+def lut(model: ModelOpt, runtime: Annotated[str, typer.Option("--runtime", help="onnxruntime | openvino | torch, "
+                                                                            "or on a GPU e.g. onnxruntime:cuda")],
         output: Annotated[Path, typer.Option("--output", "-o", help="table to write (extended if it exists)")],
         img_size: ImgOpt = 320, num_classes: ClassesOpt = 80,
         threads: Annotated[int, typer.Option("--threads", help="threads the deployment will use")] = 1,
@@ -89,6 +91,9 @@ def lut(model: ModelOpt, runtime: Annotated[str, typer.Option("--runtime", help=
         max_ratio: Annotated[float, typer.Option("--max-ratio", help="deepest cut to time, fraction of a group")] = 0.9,
         rounds: Annotated[int, typer.Option("--rounds", help="interleaved timing rounds per batch (more on a "
                                             "noisy device)")] = 5,
+        round_to: Annotated[int | None, typer.Option("--round-to", help="cluster sizes at multiples of N, as "
+                                                     "`prune --schedule cluster --round-to N` will use (default: "
+                                                     "the SIMD block on onnxruntime / openvino CPU)")] = None,
         ) -> None:
     """Measure a cluster-pruning latency table on this machine (run it on the deployment device).
 
@@ -103,21 +108,25 @@ def lut(model: ModelOpt, runtime: Annotated[str, typer.Option("--runtime", help=
       detprune lut -m runs/train/exp/weights/baseline.safetensors --runtime openvino -o nuc.json
     """
     from detprune.schedule.cluster_prune import build_lut
-    from detprune.deploy.latency import RUNTIMES
+    from detprune.deploy.backend import check_device, parse_runtime
     from detprune.zoo import example_inputs_for, load_model
 
-    if runtime not in RUNTIMES:
-        fail(f"--runtime: must be one of {', '.join(RUNTIMES)}, got {runtime!r}")
+    try:
+        check_device(parse_runtime(runtime))
+    except ValueError as exc:
+        fail(f"--runtime: {exc}")
     if not 0 < max_ratio < 1:
         fail(f"--max-ratio: must be in (0, 1), got {max_ratio}")
     if threads < 1:
         fail(f"--threads: must be a positive integer, got {threads}")
     if rounds < 1:
         fail(f"--rounds: must be a positive integer, got {rounds}")
+    if round_to is not None and round_to < 1:
+        fail(f"--round-to: must be a positive integer, got {round_to}")
     with errors():
         net = load_model(model, num_classes=num_classes)
         table = build_lut(net, example_inputs_for(net, img_size), runtime, output, threads=threads, window=window,
-                          max_ratio=max_ratio, rounds=rounds)
+                          max_ratio=max_ratio, rounds=rounds, min_cluster=round_to)
     layers = sum(1 for sig in table.entries if sig.startswith("layer:"))
     console.print(f"latency table: {output} ({runtime}, {threads} thread(s)): "
                   f"{len(table.entries) - layers} group staircases, {layers} layer shapes")

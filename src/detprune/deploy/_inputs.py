@@ -41,3 +41,14 @@ def flatten_tensors(obj: Any) -> list[Tensor]:
     if isinstance(obj, (list, tuple)):
         return [t for item in obj for t in flatten_tensors(item)]
     return []
+
+
+def to_device(obj: Any, device: str) -> Any:
+    """``obj`` with every tensor (in nested tuples / lists / dicts) moved to ``device``."""
+    if isinstance(obj, Tensor):
+        return obj.to(device)
+    if isinstance(obj, dict):
+        return {k: to_device(v, device) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(to_device(v, device) for v in obj)
+    return obj

@@ -10,7 +10,8 @@ repeatable estimate of a variant's own cost.
 Clock: with one thread (``clock="auto"``), the process CPU time of a call is its latency minus
 the time the scheduler gave to other processes, which removes the largest source of noise on a
 busy machine (all three runtimes compute in the calling process; their idle pool threads add
-nothing). With several threads CPU time sums over threads, so wall time is used.
+nothing). With several threads CPU time sums over threads, so wall time is used; on a GPU too
+(:func:`clock_of`), whose work is not this process's CPU time.
 """
 
 from __future__ import annotations
@@ -26,33 +27,35 @@ import numpy as np
 import torch
 from torch import nn
 
-from detprune.deploy._inputs import ExampleInputs, call_model
-from detprune.deploy.latency import RUNTIMES
+from detprune.deploy._inputs import ExampleInputs
+from detprune.deploy.backend import Backend, check_device, parse_runtime
 
 Runner = Callable[[], Any]
 
 
-def make_runner(module: nn.Module, inputs: ExampleInputs, runtime: str, threads: int,
+def make_runner(module: nn.Module, inputs: ExampleInputs, runtime: str | Backend, threads: int,
                 workdir: str | Path | None = None) -> Runner:
-    """A zero-argument callable running one eval-mode forward of ``module`` on ``runtime``."""
-    if runtime not in RUNTIMES:
-        raise ValueError(f"runtime must be one of {RUNTIMES}, got {runtime!r}")
-    module.eval()
-    if runtime == "torch":
-        def run() -> Any:
-            with torch.inference_mode():
-                return call_model(module, inputs)
+    """A zero-argument callable running one eval-mode forward of ``module`` on ``runtime`` (and its device)."""
+    from detprune.deploy.latency import file_runner, torch_runner
 
-        return run
+    backend = parse_runtime(runtime)
+    check_device(backend)
+    module.eval()
+    if backend.runtime == "torch":
+        return torch_runner(module, inputs, backend)
     from detprune.deploy.export import export_onnx
-    from detprune.deploy.latency import file_runner
 
     with tempfile.TemporaryDirectory(prefix="detprune-runner-", dir=workdir) as tmp:
         path = Path(tmp) / "m.onnx"
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # exporter chatter (constant folding notes) on every variant
             export_onnx(module, inputs, path)
-        return file_runner(path, inputs, runtime, threads)[0]
+        return file_runner(path, inputs, backend, threads)[0]
+
+
+def clock_of(runtime: str | Backend) -> str:
+    """The clock for timing on ``runtime``: a GPU's work is not CPU time of this process, so wall time."""
+    return "wall" if parse_runtime(runtime).on_gpu else "auto"
 
 
 CLOCKS = ("auto", "wall", "cpu")
@@ -89,9 +92,10 @@ def time_interleaved(runners: Sequence[Runner], rounds: int = 5, calls: int = 3,
     return best
 
 
-def compare(modules: Sequence[nn.Module], inputs: ExampleInputs, runtime: str = "torch", threads: int | None = None,
-            rounds: int = 5, calls: int = 3, clock: str = "auto") -> np.ndarray:
-    """Side-by-side latency (ms, minimum) of several models on the same input."""
+def compare(modules: Sequence[nn.Module], inputs: ExampleInputs, runtime: str | Backend = "torch",
+            threads: int | None = None, rounds: int = 5, calls: int = 3, clock: str | None = None) -> np.ndarray:
+    """Side-by-side latency (ms, minimum) of several models on the same input; ``clock`` defaults to
+    :func:`clock_of` the runtime."""
     threads = torch.get_num_threads() if threads is None else threads
     runners = [make_runner(m, inputs, runtime, threads) for m in modules]
-    return time_interleaved(runners, rounds, calls, threads, clock)
+    return time_interleaved(runners, rounds, calls, threads, clock or clock_of(runtime))

@@ -136,6 +136,8 @@ def _variants(recipe: Recipe, base: Variant, run_dir: Path, log: RunLog, metrics
     calib = None
     if any(crit.needs_data(n) for n in names):
         calib = load_split(recipe.data, "train", recipe.img_size, max_images=p.calib_batches * p.calib_batch)
+    tune = recipe.finetune is not None and recipe.finetune.epochs > 0
+    teacher = _teacher(recipe, base.model) if tune else None  # frozen, so one serves every criterion
     out = []
     for name in names:
         t = time.perf_counter()
@@ -157,11 +159,11 @@ def _variants(recipe: Recipe, base: Variant, run_dir: Path, log: RunLog, metrics
             metrics["staircase"] = load_staircase(lut)  # the staircases cluster pruning measured
         log(f"  {report.summary()}")
         v = Variant(name, pruned, "pruned", info)
-        if recipe.finetune is not None and recipe.finetune.epochs > 0:
+        if tune:
             info["pruned_checkpoint"] = _save(pruned, run_dir, f"{name}-pruned")
             v.model = steps.train(pruned, recipe.data, recipe.finetune, img_size=recipe.img_size,
                                   run_dir=run_dir / "finetune" / name, workers=recipe.workers, seed=recipe.seed, log=log,
-                                  teacher=_teacher(recipe, base.model))
+                                  teacher=teacher)
             v.role, info["finetune_epochs"] = "finetuned", recipe.finetune.epochs
         info["checkpoint"] = _save(v.model, run_dir, name)
         out.append(v)
@@ -170,7 +172,7 @@ def _variants(recipe: Recipe, base: Variant, run_dir: Path, log: RunLog, metrics
 
 def _teacher(recipe: Recipe, before: nn.Module | None) -> nn.Module | None:
     """The teacher of ``finetune.distill``: ``finetune.teacher`` if given, else a copy of the model
-    before pruning (a copy: distillation freezes its teacher, and the next criterion prunes ``before``)."""
+    before pruning (a copy: distillation freezes its teacher, and the criteria prune ``before``)."""
     f = recipe.finetune
     if f is None or not f.distill:
         return None

@@ -245,7 +245,7 @@ def bench(models: list[nn.Module], img_size: int, spec: BenchSpec, log: Log = pr
     """
     import torch
 
-    from detprune.deploy.side_by_side import make_runner, time_interleaved
+    from detprune.deploy.side_by_side import clock_of, make_runner, time_interleaved
 
     threads = torch.get_num_threads()
     latency: list[dict[str, float | None]] = [{} for _ in models]
@@ -265,7 +265,7 @@ def bench(models: list[nn.Module], img_size: int, spec: BenchSpec, log: Log = pr
         if ready:
             calls = 3
             ms = time_interleaved([run for _, run in ready], rounds=max(1, -(-spec.runs // calls)), calls=calls,
-                                  threads=threads)
+                                  threads=threads, clock=clock_of(runtime))
             for (i, _), value in zip(ready, ms):
                 latency[i][runtime] = float(value)
     return latency, errors

@@ -37,6 +37,16 @@ def _check(cond: bool, key: str, message: str) -> None:
         raise RecipeError(key, message)
 
 
+def _check_runtime(text: str, key: str) -> None:
+    """``runtime[:device]`` spelled right, and its GPU present (before any work, not when timing)."""
+    from detprune.deploy.backend import check_device, parse_runtime
+
+    try:
+        check_device(parse_runtime(text))
+    except ValueError as exc:
+        raise RecipeError(key, str(exc)) from None
+
+
 def _train(spec: TrainSpec, key: str, min_epochs: int) -> None:
     _check(spec.epochs >= min_epochs, f"{key}.epochs", f"must be >= {min_epochs}, got {spec.epochs}")
     _check(spec.batch >= 1, f"{key}.batch", f"must be >= 1, got {spec.batch}")
@@ -168,9 +178,11 @@ def validate(r: Recipe) -> None:
             _check(0 <= p.ratio < 1, "prune.ratio", f"must be in [0, 1), got {p.ratio:g}")
         if p.target is not None:
             try:
-                parse_target(p.target)
+                goal = parse_target(p.target)
             except ValueError as exc:
                 raise RecipeError("prune.target", str(exc)) from exc
+            if getattr(goal, "metric", None) == "latency":
+                _check_runtime(getattr(goal, "runtime", "torch"), "prune.target")
         from detprune.pipeline.steps import SCHEDULES
 
         _check(p.schedule in SCHEDULES, "prune.schedule", f"must be one of {', '.join(SCHEDULES)}, got {p.schedule!r}")
@@ -181,9 +193,7 @@ def validate(r: Recipe) -> None:
                    f"a latency table is read by the cluster schedule, not {p.schedule!r}")
             _check(Path(p.lut).is_file(), "prune.lut", f"{p.lut} does not exist (build one with `detprune lut`)")
         if p.runtime is not None:
-            from detprune.deploy import RUNTIMES
-
-            _check(p.runtime in RUNTIMES, "prune.runtime", f"unknown runtime {p.runtime!r}; choose from {', '.join(RUNTIMES)}")
+            _check_runtime(p.runtime, "prune.runtime")
         _check(p.round_to is None or p.round_to >= 1, "prune.round_to", f"must be >= 1, got {p.round_to}")
         _check(p.calib_batches >= 1 and p.calib_batch >= 1, "prune.calib_batches", "must be >= 1")
         data_driven = [n for n in p.criteria if n in crit.available() and crit.needs_data(n)]
@@ -195,10 +205,8 @@ def validate(r: Recipe) -> None:
         for k in ("conf", "iou", "score_thres"):
             _check(0 <= getattr(e, k) <= 1, f"eval.{k}", f"must be in [0, 1], got {getattr(e, k)}")
     if r.bench is not None:
-        from detprune.deploy import RUNTIMES
-
         for i, rt in enumerate(r.bench.runtimes):
-            _check(rt in RUNTIMES, f"bench.runtimes[{i}]", f"unknown runtime {rt!r}; choose from {', '.join(RUNTIMES)}")
+            _check_runtime(rt, f"bench.runtimes[{i}]")
         _check(r.bench.runs >= 1 and r.bench.warmup >= 0, "bench.runs", "need runs >= 1 and warmup >= 0")
     if r.export is not None:
         _check(bool(r.export.formats), "export.formats", "name at least one format")

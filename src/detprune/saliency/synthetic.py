@@ -24,7 +24,6 @@ import colorsys
 import hashlib
 import json
 import math
-import os
 import zlib
 from pathlib import Path
 
@@ -32,6 +31,7 @@ import numpy as np
 from PIL import Image
 
 from detprune.atomic_dir import atomic_dir
+from detprune.cache import cache_root
 
 __all__ = ["GENERATOR_VERSION", "render_sample", "saliency_cache_root", "split_sizes", "synthetic_saliency"]
 
@@ -135,11 +135,8 @@ def split_sizes(n: int) -> dict[str, int]:
 
 
 def saliency_cache_root(cache_dir: str | Path | None = None) -> Path:
-    """``cache_dir``, else ``$DETPRUNE_CACHE/saliency``, else ``~/.cache/detprune/saliency``."""
-    if cache_dir is not None:
-        return Path(cache_dir)
-    base = os.environ.get("DETPRUNE_CACHE")
-    return (Path(base) if base else Path.home() / ".cache" / "detprune") / "saliency"
+    """``cache_dir``, else ``saliency/`` of :func:`detprune.cache.cache_root`."""
+    return Path(cache_dir) if cache_dir is not None else cache_root("saliency")
 
 
 def _params_hash(n: int, seed: int, size: int, area: tuple[float, float]) -> str:

@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from detprune.criteria import get_criterion
+from detprune.deploy.backend import parse_runtime
 from detprune.deploy.flops import count_macs, count_params
 from detprune.graph.surgery import refresh_submodules, remove_channels
 from detprune.schedule.cluster import ClusterState, GreedyStep, Removal, greedy_clusters
@@ -37,7 +38,6 @@ from detprune.schedule.lut import LatencyLUT
 from detprune.schedule.preview import pruned_copy
 from detprune.deploy.side_by_side import compare
 from detprune.schedule.select import removal_order
-from detprune.schedule.staircase import default_cluster
 from detprune.schedule.target import Target, TargetResult
 
 
@@ -108,14 +108,14 @@ def cluster_prune(model: nn.Module, example_inputs: Any, target: Target | str, c
     ``min_cluster``: cluster sizes from staircases are rounded up to multiples of it (so are the
     widths). Default: the SIMD block of the table's device (16 with AVX-512, else 8) on ONNX
     Runtime and OpenVINO, whose blocked layouts pad channel counts to it inside a model although a
-    layer timed alone can show finer steps; none on torch. ``1`` turns it off.
+    layer timed alone can show finer steps; none on torch or a GPU. ``1`` turns it off.
     """
     from detprune.api import groups as find_groups  # api imports the schedule package
 
     if mode not in MODES + ("table",):
         raise ValueError(f"mode must be one of {MODES + ('table',)}, got {mode!r}")
     goal_t = Target.parse(target, runtime or "torch")
-    rt = goal_t.runtime if goal_t.metric == "latency" else (runtime or "torch")
+    rt = goal_t.runtime if goal_t.metric == "latency" else str(parse_runtime(runtime or "torch"))
     threads = torch.get_num_threads() if threads is None else int(threads)
     table = _open_lut(lut, rt, threads)
     min_cluster = _min_cluster(min_cluster, rt, table)
@@ -268,7 +268,9 @@ def _min_cluster(given: int | None, runtime: str, table: LatencyLUT) -> int:
         if int(given) < 1:
             raise ValueError(f"min_cluster must be a positive integer, got {given}")
         return int(given)
-    return default_cluster(table.fingerprint.get("isa", [])) if runtime in BLOCKED_RUNTIMES else 1
+    backend = parse_runtime(runtime)
+    blocked = backend.runtime in BLOCKED_RUNTIMES and not backend.on_gpu
+    return table.simd_block() if blocked else 1
 
 
 def _cluster_for(gl: GroupLatency, gi: int, floor: int, label: str, cluster: int | dict[str, int] | None,

@@ -23,9 +23,9 @@ from detprune.graph.groups import Group
 from detprune.graph.surgery import remove_channels
 from detprune.schedule.lut import LatencyLUT
 from detprune.schedule.preview import pruned_copy
-from detprune.deploy.side_by_side import make_runner, time_interleaved
+from detprune.deploy.side_by_side import clock_of, make_runner, time_interleaved
 from detprune.schedule.select import select_lowest
-from detprune.schedule.staircase import ClusterFit, default_cluster, derive_cluster
+from detprune.schedule.staircase import ClusterFit, derive_cluster
 
 MODES = ("layers", "model")
 
@@ -174,7 +174,7 @@ class GroupLatency:
             for w in todo:
                 module, inputs = self._variant(gi, w)
                 runners.append(make_runner(module, inputs, self.runtime, self.threads))
-            ms = time_interleaved(runners, self.rounds, self.calls, self.threads)
+            ms = time_interleaved(runners, self.rounds, self.calls, self.threads, clock_of(self.runtime))
             for w, v in zip(todo, ms):
                 self.lut.put(sig, w, float(v), self.label(gi))
             self.measured += len(todo)
@@ -211,7 +211,7 @@ class GroupLatency:
         points = self.measure(gi, widths)  # measures only widths the table lacks
         ks = [w for w in widths if w in points]
         fit = derive_cluster(ks, [points[w] for w in ks], label=f"group {gi} ({self.label(gi)})",
-                             fallback=default_cluster(self.lut.fingerprint.get("isa", [])))  # the table's device
+                             fallback=self.lut.simd_block())  # the table's device
         self.lut.set_cluster(sig, fit.cluster, fit.source, self.label(gi))
         return fit
 

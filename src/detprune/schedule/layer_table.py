@@ -27,7 +27,7 @@ from torch import nn
 from detprune.graph.groups import Group
 from detprune.schedule.layer_latency import Bench, record_input_shapes
 from detprune.schedule.lut import LatencyLUT
-from detprune.deploy.side_by_side import make_runner, time_interleaved
+from detprune.deploy.side_by_side import clock_of, make_runner, time_interleaved
 
 Config = tuple[int, int, int]  # (layer id, in width, out width)
 
@@ -211,7 +211,7 @@ class LayerTable:
         for lid, cin, cout in todo.values():
             module, inputs = _build(self.layers[lid], cin, cout)
             runners.append(make_runner(module, inputs, self.runtime, self.threads))
-        ms = time_interleaved(runners, self.rounds, self.calls, self.threads)
+        ms = time_interleaved(runners, self.rounds, self.calls, self.threads, clock_of(self.runtime))
         for (sig, cin, cout), v in zip(todo, ms):
             self.lut.put(sig, f"{cin}x{cout}", float(v), "layer")
         self.measured += len(todo)

@@ -15,7 +15,8 @@ File layout (JSON)::
                                  "cluster": 16, "cluster_source": "staircase"}}}
 
 Entry signatures hash the measured layers' shapes, so a table built for one model width is never
-applied to another.
+applied to another. A GPU table (runtime ``onnxruntime:cuda:0`` etc.) also records the device and its
+name; CPU fingerprints have no device keys, so tables built before devices existed still match.
 """
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
+
+from detprune.cache import cache_root
+from detprune.deploy.backend import Backend, gpu_name, parse_runtime
 
 FORMAT = "detprune-latency-lut/1"
 _ISA = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "neon", "asimd")
@@ -49,7 +53,8 @@ def _cpu_info() -> tuple[str, list[str]]:
     return model or platform.machine(), sorted(f for f in _ISA if f in flags)
 
 
-def runtime_version(runtime: str) -> str:
+def runtime_version(runtime: str | Backend) -> str:
+    runtime = parse_runtime(runtime).runtime
     if runtime == "onnxruntime":
         import onnxruntime
 
@@ -63,13 +68,18 @@ def runtime_version(runtime: str) -> str:
     return torch.__version__
 
 
-def fingerprint(runtime: str, threads: int) -> dict[str, Any]:
-    """What latency numbers depend on: CPU, core count, ISA, runtime and its version, threads."""
+def fingerprint(runtime: str | Backend, threads: int) -> dict[str, Any]:
+    """What latency numbers depend on: CPU, core count, ISA, runtime and its version, threads; and the
+    GPU's name when the runtime runs on one."""
     import torch
 
+    backend = parse_runtime(runtime)
     cpu, isa = _cpu_info()
-    return {"cpu": cpu, "cores": os.cpu_count(), "arch": platform.machine(), "isa": isa, "threads": int(threads),
-            "runtime": runtime, "runtime_version": runtime_version(runtime), "torch": torch.__version__}
+    fp = {"cpu": cpu, "cores": os.cpu_count(), "arch": platform.machine(), "isa": isa, "threads": int(threads),
+          "runtime": str(backend), "runtime_version": runtime_version(backend), "torch": torch.__version__}
+    if backend.on_gpu:
+        fp.update(device=backend.device, gpu=gpu_name(backend))
+    return fp
 
 
 def fingerprint_id(fp: dict[str, Any]) -> str:
@@ -77,9 +87,7 @@ def fingerprint_id(fp: dict[str, Any]) -> str:
 
 
 def cache_dir() -> Path:
-    root = os.environ.get("DETPRUNE_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "detprune")
-    return Path(root) / "latency"
+    return cache_root("latency")
 
 
 def _point_key(width: int | str) -> str:
@@ -90,9 +98,9 @@ def _point_key(width: int | str) -> str:
 class LatencyLUT:
     """Width -> milliseconds per layer-set signature, plus the cluster size derived from it."""
 
-    def __init__(self, runtime: str, threads: int, entries: dict[str, dict] | None = None,
+    def __init__(self, runtime: str | Backend, threads: int, entries: dict[str, dict] | None = None,
                  fp: dict[str, Any] | None = None, path: str | Path | None = None) -> None:
-        self.runtime, self.threads = runtime, int(threads)
+        self.runtime, self.threads = str(parse_runtime(runtime)), int(threads)
         self.fingerprint = fp or fingerprint(runtime, threads)
         self.entries: dict[str, dict] = entries or {}
         self.path = Path(path) if path is not None else None
@@ -117,13 +125,20 @@ class LatencyLUT:
         e = self.entries.get(sig, {})
         return (int(e["cluster"]), str(e.get("cluster_source", "staircase"))) if "cluster" in e else None
 
+    def simd_block(self) -> int:
+        """The SIMD block (fp32 lanes) of the CPU the table was measured on, not of this one."""
+        from detprune.schedule.staircase import default_cluster
+
+        return default_cluster(self.fingerprint.get("isa", []))
+
     def set_cluster(self, sig: str, cluster: int, source: str, label: str = "") -> None:
         entry = self.entries.setdefault(sig, {"label": label, "points": {}})
         entry["cluster"], entry["cluster_source"] = int(cluster), source
 
     # ------------------------------------------------------------------ files
     def default_path(self) -> Path:
-        return cache_dir() / f"{self.runtime}-t{self.threads}-{fingerprint_id(self.fingerprint)}.json"
+        name = self.runtime.replace(":", "-")  # "onnxruntime:cuda:0": no colons in file names
+        return cache_dir() / f"{name}-t{self.threads}-{fingerprint_id(self.fingerprint)}.json"
 
     def save(self, path: str | Path | None = None) -> Path:
         """Write atomically (temp file + rename), so concurrent runs never read half a table."""
@@ -138,13 +153,13 @@ class LatencyLUT:
         return path
 
     @classmethod
-    def load(cls, path: str | Path, runtime: str | None = None, threads: int | None = None) -> "LatencyLUT":
+    def load(cls, path: str | Path, runtime: str | Backend | None = None, threads: int | None = None) -> "LatencyLUT":
         """Read a table; warns when it was built on another machine / runtime version / thread count."""
         data = json.loads(Path(path).read_text())
         if data.get("format") != FORMAT:
             raise ValueError(f"{path}: not a detprune latency table (format {data.get('format')!r})")
         rt = data["runtime"]
-        if runtime is not None and runtime != rt:
+        if runtime is not None and str(parse_runtime(runtime)) != rt:
             raise ValueError(f"{path}: table for runtime {rt!r}, asked for {runtime!r}")
         fp = data.get("fingerprint", {})
         lut = cls(rt, int(fp.get("threads", threads or 1)), data.get("entries", {}), fp, path)
@@ -157,7 +172,7 @@ class LatencyLUT:
         return lut
 
     @classmethod
-    def cached(cls, runtime: str, threads: int) -> "LatencyLUT":
+    def cached(cls, runtime: str | Backend, threads: int) -> "LatencyLUT":
         """This machine's table for ``runtime``/``threads`` from the cache directory, or a new empty one."""
         lut = cls(runtime, threads)
         path = lut.default_path()

@@ -22,7 +22,8 @@ _SCALE = {"": 1.0, "k": 1e3, "m": 1e6, "g": 1e9}
 @dataclass(frozen=True)
 class Target:
     """``value`` is a fraction of the unpruned model's cost when ``relative``, else absolute
-    (MACs, parameters, or milliseconds). ``runtime`` matters for latency only."""
+    (MACs, parameters, or milliseconds). ``runtime`` (``runtime[:device]``, see
+    :mod:`detprune.deploy.backend`) matters for latency only."""
 
     metric: str
     value: float
@@ -37,14 +38,15 @@ class Target:
 
     @classmethod
     def parse(cls, text: str | "Target", runtime: str = "torch") -> "Target":
-        """``macs=0.5``, ``params=2.5M``, ``macs=1.2G``, ``latency=0.7``, ``latency=12ms@openvino``.
+        """``macs=0.5``, ``params=2.5M``, ``macs=1.2G``, ``latency=0.7``, ``latency=12ms@openvino``,
+        ``latency=0.5@onnxruntime:cuda``.
 
         A bare number <= 1 is a fraction of the unpruned model; a suffix (k/M/G, ms) or a number
         > 1 is absolute.
         """
         if isinstance(text, Target):
             return text
-        m = re.fullmatch(r"\s*(macs|params|latency)\s*=\s*([0-9.eE+-]+)\s*(ms|[kKmMgG])?\s*(?:@\s*(\w+))?\s*", text)
+        m = re.fullmatch(r"\s*(macs|params|latency)\s*=\s*([0-9.eE+-]+)\s*(ms|[kKmMgG])?\s*(?:@\s*([\w:.]+))?\s*", text)
         if not m:
             raise ValueError(f"cannot read target {text!r}; examples: macs=0.5, params=2.5M, latency=12ms@openvino")
         metric, number, unit, rt = m.groups()
@@ -58,11 +60,13 @@ class Target:
             relative = False
         else:
             relative = value <= 1
-        from detprune.deploy.latency import RUNTIMES
+        from detprune.deploy.backend import parse_runtime
 
-        if rt is not None and rt not in RUNTIMES:
-            raise ValueError(f"unknown runtime {rt!r} in target {text!r}; choose from {', '.join(RUNTIMES)}")
-        return cls(metric, value, relative, rt or runtime)
+        try:
+            backend = parse_runtime(rt or runtime)
+        except ValueError as exc:
+            raise ValueError(f"target {text!r}: {exc}") from None
+        return cls(metric, value, relative, str(backend))
 
     def goal(self, baseline: float) -> float:
         return self.value * baseline if self.relative else self.value

@@ -38,6 +38,7 @@ import yaml
 from PIL import Image
 
 from detprune.atomic_dir import atomic_dir
+from detprune.cache import cache_root as detprune_cache
 
 from . import synthetic_draw as draw
 from .report import DataError
@@ -137,11 +138,8 @@ def render_scene(
 
 
 def cache_root(cache_dir: str | Path | None = None) -> Path:
-    """``cache_dir``, else ``$DETPRUNE_CACHE/synthetic``, else ``~/.cache/detprune/synthetic``."""
-    if cache_dir is not None:
-        return Path(cache_dir)
-    base = os.environ.get("DETPRUNE_CACHE")
-    return (Path(base) if base else Path.home() / ".cache" / "detprune") / "synthetic"
+    """``cache_dir``, else ``synthetic/`` of :func:`detprune.cache.cache_root`."""
+    return Path(cache_dir) if cache_dir is not None else detprune_cache("synthetic")
 
 
 def params_hash(n: int, seed: int, img_size: int) -> str:
