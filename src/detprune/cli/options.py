@@ -27,6 +27,9 @@ DistillOpt = Annotated[float, typer.Option("--distill", metavar="W", help="fine-
                                            "from the model before pruning (or --teacher), weight W per image "
                                            "(e.g. 4; built-in detectors)")]
 ClassesOpt = Annotated[int, typer.Option("--num-classes", help="classes of a freshly built model")]
+KeepOpt = Annotated[list[str] | None, typer.Option("--classes", metavar="NAMES", help="specialise to these classes "
+                                                  "(names or indices; repeat or comma-separate): the class outputs "
+                                                  "are sliced to them, the data relabelled, then pruned / tuned")]
 NcOpt = Annotated[int | None, typer.Option("--num-classes", help="classes of a fresh model (default: the data's)")]
 ProjectOpt = Annotated[str, typer.Option("--project", help="parent folder of run folders")]
 NameOpt = Annotated[str | None, typer.Option("--name", help="run folder name (default: a timestamp; name2.. if taken)")]

@@ -14,7 +14,7 @@ import typer
 from detprune.cli.common import (app, bench_spec, check_task, console, errors, execute, fail, img_size_for, make_recipe,
                                  parse_options, parse_threads, split_values, target_runtimes, train_spec, width_for)
 from detprune.cli.options import (BatchOpt, BnSparsityOpt, CalibOpt, CriteriaOpt, DataOpt, DistillOpt, EpochsOpt,
-                                  EvalImgOpt, IgnoreOpt, ImgOpt, LrOpt, LutOpt, MaxImagesOpt, ModelOpt, NameOpt,
+                                  EvalImgOpt, IgnoreOpt, ImgOpt, KeepOpt, LrOpt, LutOpt, MaxImagesOpt, ModelOpt, NameOpt,
                                   NcOpt, OptDataOpt, OptimizerOpt, OptionOpt, ProjectOpt, RatioOpt, RatiosOpt,
                                   RoundOpt, RuntimeOpt, ScheduleOpt, SeedOpt, TargetOpt, TaskImgOpt, TaskOpt,
                                   ThreadsOpt, WidthOpt)
@@ -87,7 +87,7 @@ def prune(model: ModelOpt, data: OptDataOpt = None, task: TaskOpt = "detection",
           epochs: Annotated[int, typer.Option("--epochs", help="fine-tune epochs after pruning (needs --data)")] = 0,
           lr: LrOpt = None, batch: BatchOpt = 16, distill: DistillOpt = 0.0, calib_batches: CalibOpt = 4,
           option: OptionOpt = None, eval_images: EvalImgOpt = None, runtime: RuntimeOpt = None,
-          img_size: TaskImgOpt = None,
+          img_size: TaskImgOpt = None, classes: KeepOpt = None,
           num_classes: NcOpt = None, width: WidthOpt = None, seed: SeedOpt = 0, threads: ThreadsOpt = "auto",
           project: ProjectOpt = "runs", name: NameOpt = None) -> None:
     """Prune a model (optionally fine-tune), and compare it with the original.
@@ -109,6 +109,7 @@ def prune(model: ModelOpt, data: OptDataOpt = None, task: TaskOpt = "detection",
       detprune prune -m yolov8n -c l1 --schedule cluster --target latency=0.8@onnxruntime --img-size 256
       detprune prune -m yolov8n -c l1 --schedule cluster --target macs=0.5 --runtime openvino --lut device.json
       detprune prune -m yolov3-tiny -c l1 --ratios ratios.yaml
+      detprune prune -m bccd.safetensors -d ../shared/data/bccd --classes WBC -c attribution --target macs=0.2 --epochs 5
       detprune prune --task saliency -m sal.safetensors -d synthetic:1500 -c wrg,hrank,l1,random --target params=0.4
     """
     from detprune.pipeline.recipe import EvalSpec, FinetuneSpec, PruneSpec
@@ -127,7 +128,7 @@ def prune(model: ModelOpt, data: OptDataOpt = None, task: TaskOpt = "detection",
             if epochs else None)
     execute(make_recipe(command="prune", model=model, data=data, task=task, img_size=img_size_for(img_size, task, data),
                      num_classes=num_classes, width=width_for(width, task, model), seed=seed, threads=parse_threads(threads),
-                     prune=spec, finetune=tune, eval=EvalSpec(max_images=eval_images) if data else None,
+                     classes=split_values(classes) or None, prune=spec, finetune=tune, eval=EvalSpec(max_images=eval_images) if data else None,
                      bench=bench_spec(runtime or target_runtimes(target))), project, name)
 
 
@@ -138,7 +139,7 @@ def finetune(model: ModelOpt, data: DataOpt, task: TaskOpt = "detection", epochs
              teacher: Annotated[str | None, typer.Option("--teacher", metavar="MODEL", help="the teacher of "
                                                          "--distill: the model before pruning")] = None,
              max_images: MaxImagesOpt = None, eval_images: EvalImgOpt = None, img_size: TaskImgOpt = None,
-             seed: SeedOpt = 0, threads: ThreadsOpt = "auto", project: ProjectOpt = "runs",
+             classes: KeepOpt = None, seed: SeedOpt = 0, threads: ThreadsOpt = "auto", project: ProjectOpt = "runs",
              name: NameOpt = None) -> None:
     """Fine-tune a (pruned) model and compare before/after; writes weights/finetuned.safetensors.
 
@@ -149,6 +150,7 @@ def finetune(model: ModelOpt, data: DataOpt, task: TaskOpt = "detection", epochs
       detprune finetune -m pruned.safetensors -d ../shared/data/bccd --epochs 20 --lr 0.005
       detprune finetune -m model.safetensors -d synthetic:500 --epochs 5 --bn-sparsity 1e-4
       detprune finetune -m pruned.safetensors -d synthetic:500 --epochs 5 --distill 4 --teacher baseline.safetensors
+      detprune finetune -m bccd.safetensors -d ../shared/data/bccd --classes WBC --epochs 5   # the one-class reference
       detprune finetune --task saliency -m runs/prune/sal/weights/wrg.safetensors -d synthetic:1500 --epochs 4
     """
     from detprune.pipeline.recipe import EvalSpec, FinetuneSpec
@@ -157,14 +159,15 @@ def finetune(model: ModelOpt, data: DataOpt, task: TaskOpt = "detection", epochs
     spec = train_spec(FinetuneSpec, "finetune", task, epochs=epochs, batch=batch, lr=lr, optimizer=optimizer,
                        max_images=max_images, bn_sparsity=bn_sparsity, distill=distill, teacher=teacher)
     execute(make_recipe(command="finetune", model=model, data=data, task=task, img_size=img_size_for(img_size, task, data),
-                     seed=seed, threads=parse_threads(threads), finetune=spec, eval=EvalSpec(max_images=eval_images)),
+                     seed=seed, threads=parse_threads(threads), classes=split_values(classes) or None, finetune=spec,
+                     eval=EvalSpec(max_images=eval_images)),
              project, name)
 
 
 @app.command("eval")
 def eval_(model: ModelOpt, data: DataOpt, task: TaskOpt = "detection",
           split: Annotated[str, typer.Option("--split", help="dataset split")] = "val",
-          batch: BatchOpt = 16, max_images: MaxImagesOpt = None,
+          batch: BatchOpt = 16, max_images: MaxImagesOpt = None, classes: KeepOpt = None,
           img_size: TaskImgOpt = None, num_classes: NcOpt = None, width: WidthOpt = None, threads: ThreadsOpt = "auto",
           project: ProjectOpt = "runs", name: NameOpt = None) -> None:
     """Evaluate a model: COCO mAP50 / mAP50-95, precision, recall, F1 (saliency: the six SOD metrics).
@@ -177,6 +180,7 @@ def eval_(model: ModelOpt, data: DataOpt, task: TaskOpt = "detection",
       detprune eval -m runs/prune/exp/weights/l1.safetensors -d synthetic:500
       detprune eval -m demo-baseline -d synthetic:300 --img-size 256
       detprune eval -m model.safetensors -d ../shared/data/bccd --split test
+      detprune eval -m runs/prune/wbc/weights/attribution.safetensors -d ../shared/data/bccd --classes WBC
       detprune eval --task saliency -m runs/prune/sal/weights/wrg.safetensors -d synthetic:1500 --split test
     """
     from detprune.pipeline.recipe import EvalSpec, ReportSpec
@@ -184,7 +188,7 @@ def eval_(model: ModelOpt, data: DataOpt, task: TaskOpt = "detection",
     task = check_task(task)
     execute(make_recipe(command="eval", model=model, data=data, task=task, img_size=img_size_for(img_size, task, data),
                      num_classes=num_classes, width=width_for(width, task, model), threads=parse_threads(threads),
-                     eval=EvalSpec(split=split, batch=batch, max_images=max_images), report=ReportSpec(samples=4)),
+                     classes=split_values(classes) or None, eval=EvalSpec(split=split, batch=batch, max_images=max_images), report=ReportSpec(samples=4)),
              project, name)
 
 

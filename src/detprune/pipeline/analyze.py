@@ -33,8 +33,8 @@ def sensitivity(model: Any, recipe: Recipe, log: Callable[[str], None] = print) 
     a = recipe.analyze
     assert a is not None and recipe.data is not None
     spec = EvalSpec(split=recipe.eval.split if recipe.eval else "val", max_images=a.max_images)
-    val = load_split(recipe.data, spec.split, recipe.img_size, max_images=a.max_images)
-    calib = make_loader(load_split(recipe.data, "train", recipe.img_size, max_images=16), 8) \
+    val = load_split(recipe.data, spec.split, recipe.img_size, max_images=a.max_images, classes=recipe.classes)
+    calib = make_loader(load_split(recipe.data, "train", recipe.img_size, max_images=16, classes=recipe.classes), 8) \
         if crit.needs_data(a.criterion) else None
     ignore = recipe.prune.ignore if recipe.prune else []
     ex = example_input(model, recipe.img_size)

@@ -7,6 +7,7 @@ A spec is a ``data.yaml`` (or a folder holding one), a COCO ``.json``, a VOC roo
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 
 from detprune.detection.data import SYNTHETIC_NAMES, build_dataset, collate_fn
 from detprune.pipeline.runs import atomic_write_text
+from detprune.specialise.labels import ClassMap, ClassSubset
 
 _SYNTHETIC = re.compile(r"synthetic(:\d+)?")
 
@@ -48,12 +50,21 @@ class Split:
 
 
 def load_split(spec: str, split: str, img_size: int, *, augment: bool = False, mosaic: float = 0.0,
-               max_images: int | None = None, seed: int = 0) -> Split:
+               max_images: int | None = None, seed: int = 0, classes: Sequence[str] | None = None) -> Split:
+    """``classes``: keep only these classes' boxes, renumbered 0..k-1 (a specialised model's data)."""
     ds = build_dataset(spec, split, img_size=img_size, augment=augment, mosaic=mosaic, seed=seed)
+    if classes:
+        ds = ClassSubset(ds, class_map(classes, list(ds.names)).classes)
     names = list(ds.names)
     if max_images is not None and max_images < len(ds):
         ds = Subset(ds, range(max_images))  # the first images: the same subset on every run
     return Split(ds, names, f"{spec} [{split}]")
+
+
+def class_map(classes: Sequence[str], names: Sequence[str] | None) -> ClassMap:
+    """``--classes`` values (class names, or indices where no class has that name) -> a :class:`ClassMap`."""
+    keys: list[int | str] = [c if (names and c in names) or not c.isdigit() else int(c) for c in map(str, classes)]
+    return ClassMap.build(keys, names)
 
 
 def make_loader(split: Split, batch: int, *, shuffle: bool = False, workers: int = 0, seed: int = 0) -> DataLoader:

@@ -148,6 +148,7 @@ class Recipe:
     name: str | None = None
     project: str = "runs"
     num_classes: int | None = None  # for freshly built models without data (default: the data's classes, else 80)
+    classes: list[str] | None = None  # specialise to these classes (names or indices): outputs sliced, data relabelled
     width: float | None = None  # saliency: width multiplier of a freshly built VGG16 net
     img_size: int = 320
     seed: int = 0

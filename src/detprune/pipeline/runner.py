@@ -70,7 +70,7 @@ def run_recipe(recipe: Recipe, run_dir: Path, console: Any = None) -> dict[str, 
 
     names = class_names(recipe.data) if recipe.data else None
     model = load_model(recipe.model, recipe.num_classes, names)
-    if names:
+    if names and not recipe.classes:
         steps.check_classes(model, names)
     names = names or model_names(model)
     base = Variant("baseline", model, "baseline")
@@ -78,6 +78,9 @@ def run_recipe(recipe: Recipe, run_dir: Path, console: Any = None) -> dict[str, 
         base.model = steps.train(model, recipe.data, recipe.train, img_size=recipe.img_size,
                                  run_dir=run_dir / "train" / "baseline", workers=recipe.workers, seed=recipe.seed, log=log)
         base.info.update(trained_epochs=recipe.train.epochs, checkpoint=_save(base.model, run_dir, "baseline"))
+    if recipe.classes:
+        names = specialise_model(base.model, recipe.classes, names, log)
+        metrics["classes"] = base.info["classes"] = names
     variants = _variants(recipe, base, run_dir, log, metrics)
     if not variants and recipe.train is None and recipe.finetune is None:
         base.name, base.role = "model", "model"
@@ -86,7 +89,7 @@ def run_recipe(recipe: Recipe, run_dir: Path, console: Any = None) -> dict[str, 
     val: Split | None = None
     if recipe.eval is not None:
         e = recipe.eval
-        val = load_split(recipe.data, e.split, recipe.img_size, max_images=e.max_images)
+        val = load_split(recipe.data, e.split, recipe.img_size, max_images=e.max_images, classes=recipe.classes)
         metrics["eval"] = {"split": e.split, "images": len(val), "score_thres": e.score_thres}
     steps.measure_and_export(models, val, recipe, metrics, run_dir, steps.evaluate, variants or [base], log)
     if val is not None and recipe.report.samples > 0:
@@ -114,7 +117,7 @@ def _variants(recipe: Recipe, base: Variant, run_dir: Path, log: RunLog, metrics
             return []
         tuned = steps.train(copy.deepcopy(base.model), recipe.data, recipe.finetune, img_size=recipe.img_size,
                             run_dir=run_dir / "finetune" / "finetuned", workers=recipe.workers, seed=recipe.seed, log=log,
-                            teacher=_teacher(recipe, None))
+                            teacher=_teacher(recipe, None), classes=recipe.classes)
         base.name = "before"
         return [Variant("finetuned", tuned, "finetuned", {"finetune_epochs": recipe.finetune.epochs,
                                                           "checkpoint": _save(tuned, run_dir, "finetuned")})]
@@ -135,7 +138,8 @@ def _variants(recipe: Recipe, base: Variant, run_dir: Path, log: RunLog, metrics
         log(f"target {p.target}: ratio {ratio:.3f} gives {target.metric} {after:,} <= {fallback[1]:,.0f} (from {before:,})")
     calib = None
     if any(crit.needs_data(n) for n in names):
-        calib = load_split(recipe.data, "train", recipe.img_size, max_images=p.calib_batches * p.calib_batch)
+        calib = load_split(recipe.data, "train", recipe.img_size, max_images=p.calib_batches * p.calib_batch,
+                           classes=recipe.classes)
     tune = recipe.finetune is not None and recipe.finetune.epochs > 0
     teacher = _teacher(recipe, base.model) if tune else None  # frozen, so one serves every criterion
     out = []
@@ -163,7 +167,7 @@ def _variants(recipe: Recipe, base: Variant, run_dir: Path, log: RunLog, metrics
             info["pruned_checkpoint"] = _save(pruned, run_dir, f"{name}-pruned")
             v.model = steps.train(pruned, recipe.data, recipe.finetune, img_size=recipe.img_size,
                                   run_dir=run_dir / "finetune" / name, workers=recipe.workers, seed=recipe.seed, log=log,
-                                  teacher=teacher)
+                                  teacher=teacher, classes=recipe.classes)
             v.role, info["finetune_epochs"] = "finetuned", recipe.finetune.epochs
         info["checkpoint"] = _save(v.model, run_dir, name)
         out.append(v)
@@ -177,8 +181,31 @@ def _teacher(recipe: Recipe, before: nn.Module | None) -> nn.Module | None:
     if f is None or not f.distill:
         return None
     if f.teacher:
-        return load_model(f.teacher, recipe.num_classes)
+        teacher = load_model(f.teacher, recipe.num_classes)
+        if recipe.classes:
+            specialise_model(teacher, recipe.classes, class_names(recipe.data), lambda _: None)
+        return teacher
     return copy.deepcopy(before) if before is not None else None
+
+
+def specialise_model(model: nn.Module, classes: list[str], names: list[str] | None, log: Any) -> list[str]:
+    """Slice ``model``'s class outputs to ``classes`` (one-class specialisation); returns the kept names.
+
+    A model that already predicts exactly that many classes (a specialised checkpoint evaluated on
+    the full data) is left as it is; any other class count than the data's is an error."""
+    from detprune.pipeline.data import class_map
+    from detprune.specialise import specialise
+
+    cmap = class_map(classes, names)
+    nc, full = make_adapter(model).num_classes, len(names) if names is not None else None
+    if nc == len(cmap.classes) and nc != full:
+        return list(cmap.names)  # specialised already
+    if full is not None and nc != full:
+        raise ValueError(f"--classes: the model predicts {nc} classes, neither the data's {full} "
+                         f"nor the {len(cmap.classes)} kept")
+    specialise(model, cmap.classes, names)
+    log(f"specialised to {', '.join(cmap.names)}: class outputs {nc} -> {len(cmap.classes)}, data relabelled")
+    return list(cmap.names)
 
 
 def how_pruned(p: Any, ratio: float | None) -> str:

@@ -35,12 +35,18 @@ def check_classes(model: nn.Module, names: list[str], what: str = "--data") -> N
 # ----------------------------------------------------------------------------- train / fine-tune
 
 def train(model: nn.Module, data: str, spec: TrainSpec, *, img_size: int, run_dir: Path, workers: int = 0,
-          seed: int = 0, log: Log = print, teacher: nn.Module | None = None) -> nn.Module:
+          seed: int = 0, log: Log = print, teacher: nn.Module | None = None,
+          classes: list[str] | None = None) -> nn.Module:
     """Train ``model`` (in place where possible) and return the trained model in eval mode.
 
-    With ``spec.distill`` (a :class:`FinetuneSpec`) the loss gains distillation from ``teacher``."""
+    With ``spec.distill`` (a :class:`FinetuneSpec`) the loss gains distillation from ``teacher``;
+    with ``classes`` on those classes' boxes only, relabelled 0..k-1 (a specialised model)."""
     weight = getattr(spec, "distill", 0.0)
     if model_kind(model) == "ultralytics":
+        if classes:
+            raise UnsupportedError("--classes: Ultralytics models are fine-tuned by Ultralytics' own trainer, which "
+                                   "reads the data's labels unchanged; specialise and prune without --epochs, or use "
+                                   "a built-in or torchvision detector")
         if weight:
             raise UnsupportedError("--distill: Ultralytics models are fine-tuned by Ultralytics' own trainer, which "
                                    "detprune does not extend; use a built-in detector")
@@ -48,7 +54,7 @@ def train(model: nn.Module, data: str, spec: TrainSpec, *, img_size: int, run_di
     from detprune.detection.train import TrainConfig, fit
 
     split = load_split(data, "train", img_size, augment=spec.augment, mosaic=spec.mosaic,
-                       max_images=spec.max_images, seed=0)
+                       max_images=spec.max_images, seed=0, classes=classes)
     check_classes(model, split.names)
     loader = make_loader(split, spec.batch, shuffle=True, workers=workers, seed=seed)
     cfg = TrainConfig(optimizer=spec.optimizer, lr=spec.lr, warmup_epochs=spec.warmup_epochs, seed=seed)

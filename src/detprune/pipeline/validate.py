@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 
 from detprune.pipeline import criteria as crit
-from detprune.pipeline.data import check_data_spec
+from detprune.pipeline.data import check_data_spec, class_map, class_names
 from detprune.pipeline.models import check_model_spec
 from detprune.pipeline.recipe import TASKS, Recipe, RecipeError, TrainSpec
 from detprune.pipeline.target import parse_target
@@ -103,6 +103,20 @@ def _saliency(r: Recipe) -> None:
                f"{name!r} scores detection class outputs: {only}")
 
 
+def _classes(r: Recipe) -> None:
+    """--classes: a detector, distinct known classes (checked against the data's names when there is data)."""
+    _check(r.task == "detection", "classes", "specialisation slices a detector's class outputs; not for --task saliency")
+    _check(bool(r.classes), "classes", "name at least one class")
+    if r.data is None:
+        _check(all(str(c).isdigit() for c in r.classes), "classes",
+               f"class names need --data (to know the names); got {r.classes}")
+        return
+    try:
+        class_map(r.classes, class_names(r.data))
+    except ValueError as exc:
+        raise RecipeError("classes", str(exc)) from exc
+
+
 def _ratios_file(path: str) -> None:
     """The per-layer ratios file exists and reads as ratios (keys are matched to groups when pruning)."""
     from detprune.schedule.layerwise import load_ratios
@@ -144,6 +158,8 @@ def validate(r: Recipe) -> None:
            f"must be 'auto' or >= 1, got {r.threads!r}")
     _check(r.workers >= 0, "workers", "must be >= 0")
     _check(r.num_classes is None or r.num_classes >= 1, "num_classes", "must be >= 1")
+    if r.classes is not None:
+        _classes(r)
     if r.train is not None:
         _train(r.train, "train", 1)
     if r.finetune is not None:

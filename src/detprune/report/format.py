@@ -60,6 +60,8 @@ def describe(row: Row) -> str:
         parts.append(f"fine-tuned {row['finetune_epochs']} ep")
     if row.get("trained_epochs"):
         parts.append(f"trained {row['trained_epochs']} ep")
+    if row.get("classes"):
+        parts.append(f"specialised to {', '.join(row['classes'])}")
     return ", ".join(parts) or {"baseline": "original", "before": "original"}.get(row.get("role", ""), "")
 
 

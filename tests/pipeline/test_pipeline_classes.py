@@ -1,0 +1,87 @@
+"""--classes in the pipeline: the one-class specialisation of the attribution paper, end to end."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+import detprune
+from detprune.cli import app
+from detprune.detection.data import build_dataset
+from detprune.pipeline.data import load_split
+from detprune.pipeline.models import make_adapter
+from detprune.pipeline.recipe import EvalSpec, FinetuneSpec, PruneSpec, Recipe
+from detprune.pipeline.runner import run_recipe
+from detprune.report.format import describe
+
+runner = CliRunner()
+
+
+def _run(recipe: Recipe, run_dir: Path) -> dict:
+    n = torch.get_num_threads()
+    try:
+        return run_recipe(recipe, run_dir)
+    finally:
+        torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def mango_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    run_dir = tmp_path_factory.mktemp("mango")
+    recipe = Recipe(model="yolov8n", data="synthetic:16", img_size=64, threads=1, command="prune", classes=["mango"],
+                    prune=PruneSpec(criteria=["attribution", "l1"], target="macs=0.6", calib_batches=1, calib_batch=4),
+                    finetune=FinetuneSpec(epochs=1, batch=4, max_images=4), eval=EvalSpec(max_images=4, batch=4))
+    return run_dir, _run(recipe, run_dir)
+
+
+def test_the_data_is_relabelled_to_the_kept_classes() -> None:
+    full = build_dataset("synthetic:16", "train", img_size=64)
+    mango = full.names.index("mango")
+    split = load_split("synthetic:16", "train", 64, classes=["mango"])
+    assert split.names == ["mango"] and len(split) == len(full)  # images without mangos stay, as negatives
+    kept = [split.dataset[i][1]["labels"] for i in range(len(split))]
+    assert all((labels == 0).all() for labels in kept)
+    assert sum(len(k) for k in kept) == sum(int((full[i][1]["labels"] == mango).sum()) for i in range(len(full)))
+
+
+def test_a_specialised_run_slices_prunes_and_tunes_for_the_kept_class(mango_run: tuple[Path, dict]) -> None:
+    run_dir, metrics = mango_run
+    assert metrics["classes"] == ["mango"]
+    rows = {r["name"]: r for r in metrics["rows"]}
+    assert describe(rows["baseline"]) == "specialised to mango"
+    for name in ("baseline", "attribution", "l1"):
+        assert set(rows[name]["per_class"]) == {"mango"}, name  # evaluated on the relabelled data
+    for name in ("attribution", "l1"):
+        assert rows[name]["macs"] <= 0.6 * rows["baseline"]["macs"] and rows[name]["role"] == "finetuned"
+        model = detprune.load(run_dir / "weights" / f"{name}.safetensors")
+        assert make_adapter(model).num_classes == 1 and list(model.names) == ["mango"]
+    assert "classes:\n- mango" in (run_dir / "config.yaml").read_text()  # `detprune run config.yaml` repeats it
+
+
+def test_a_specialised_checkpoint_is_evaluated_on_the_full_data_without_slicing_again(
+        mango_run: tuple[Path, dict], tmp_path: Path) -> None:
+    run_dir, metrics = mango_run
+    recipe = Recipe(model=str(run_dir / "weights" / "l1.safetensors"), data="synthetic:16", img_size=64, threads=1,
+                    command="eval", classes=["mango"], eval=EvalSpec(max_images=4, batch=4))
+    again = _run(recipe, tmp_path)
+    row = again["rows"][0]
+    assert set(row["per_class"]) == {"mango"} and row["params"] == next(
+        r["params"] for r in metrics["rows"] if r["name"] == "l1")
+
+
+@pytest.mark.parametrize("args, words", [
+    (["prune", "-m", "yolov8n", "-d", "synthetic:8", "--classes", "durian"],
+     "--classes: unknown class name 'durian'; known: ['apple'"),
+    (["prune", "-m", "yolov8n", "-d", "synthetic:8", "--classes", "mango,mango"], "--classes: classes must be distinct"),
+    (["prune", "-m", "yolov8n", "-d", "synthetic:8", "--classes", "7"], "--classes: classes must be distinct indices in [0, 6)"),
+    (["prune", "-m", "yolov8n", "--classes", "mango"], "--classes: class names need --data"),
+    (["eval", "--task", "saliency", "-m", "vgg16", "-d", "synthetic:8", "--classes", "0"], "--classes: specialisation"),
+])
+def test_bad_classes_exit_2_before_any_work(args: list[str], words: str, tmp_path: Path) -> None:
+    result = runner.invoke(app, args + ["--img-size", "64", "--threads", "1", "--project", str(tmp_path)])
+    out = result.output.strip()
+    assert result.exit_code == 2 and out.startswith("error:") and words in out, out
+    assert not any(tmp_path.iterdir())
