@@ -83,3 +83,15 @@ def test_analyze_and_report_staircase(project: Path, tmp_path: Path) -> None:
     assert (run_dir / "plots" / "staircase.png").is_file()
     assert json.loads((run_dir / "metrics.json").read_text())["staircase"]["series"][0]["channels"] == [8, 16, 24, 32]
     assert "No staircase data" not in (run_dir / "report.md").read_text()
+
+
+def test_analyze_proposes_ratios_that_prune_reads(project: Path) -> None:
+    """Sensitivity -> per-layer ratios for a MACs target -> `prune --ratios`: the proposal is what prune does."""
+    out, run_dir, m = _ok(["analyze", "-m", "yolov8n", "-d", "synthetic:16", "--ratios", "0.25,0.5,0.75",
+                           "--max-groups", "4", "--max-images", "4", "--target", "macs=0.9"] + TINY, project, "ap")
+    pr = m["sensitivity"]["proposal"]
+    assert pr["met"] and pr["predicted"] <= pr["goal"] == 0.9 * pr["base"] and pr["file"] == "ratios.yaml"
+    assert 1 <= len(pr["ratios"]) <= 4 and "Proposed per-layer ratios for `macs=0.9`" in (run_dir / "report.md").read_text()
+    _, _, pruned = _ok(["prune", "-m", "yolov8n", "--num-classes", "6", "--ratios", str(run_dir / "ratios.yaml")] + TINY,
+                       project, "apr")  # the 6 classes of synthetic data, as analyzed
+    assert pruned["rows"][1]["macs"] == pr["predicted"]

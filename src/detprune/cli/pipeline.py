@@ -88,6 +88,16 @@ def prune(model: ModelOpt, data: OptDataOpt = None, task: TaskOpt = "detection",
           lr: LrOpt = None, batch: BatchOpt = 16, distill: DistillOpt = 0.0, calib_batches: CalibOpt = 4,
           option: OptionOpt = None, eval_images: EvalImgOpt = None, runtime: RuntimeOpt = None,
           img_size: TaskImgOpt = None, classes: KeepOpt = None,
+          steps: Annotated[int, typer.Option("--steps", help="iterative pruning: N rounds of prune -> fine-tune "
+                                             "(--epochs per round)")] = 1,
+          step_schedule: Annotated[str, typer.Option("--step-schedule", help="linear | geometric: how the cut is "
+                                                     "split over --steps")] = "geometric",
+          max_drop: Annotated[float | None, typer.Option("--max-drop", help="with --steps: stop when mAP50 falls "
+                                                         "more than this below the unpruned model (e.g. 0.02)")] = None,
+          max_ratio: Annotated[float, typer.Option("--max-ratio", help="global / cluster schedule: most of one "
+                                                   "group's channels removed")] = 0.9,
+          min_channels: Annotated[int, typer.Option("--min-channels", help="global / cluster schedule: fewest "
+                                                    "channels a group keeps")] = 1,
           num_classes: NcOpt = None, width: WidthOpt = None, seed: SeedOpt = 0, threads: ThreadsOpt = "auto",
           project: ProjectOpt = "runs", name: NameOpt = None) -> None:
     """Prune a model (optionally fine-tune), and compare it with the original.
@@ -109,6 +119,7 @@ def prune(model: ModelOpt, data: OptDataOpt = None, task: TaskOpt = "detection",
       detprune prune -m yolov8n -c l1 --schedule cluster --target latency=0.8@onnxruntime --img-size 256
       detprune prune -m yolov8n -c l1 --schedule cluster --target macs=0.5 --runtime openvino --lut device.json
       detprune prune -m yolov3-tiny -c l1 --ratios ratios.yaml
+      detprune prune -m demo-baseline -d synthetic:300 -c l1 --target macs=0.3 --steps 3 --epochs 2 --max-drop 0.05
       detprune prune -m bccd.safetensors -d ../shared/data/bccd --classes WBC -c attribution --target macs=0.2 --epochs 5
       detprune prune --task saliency -m sal.safetensors -d synthetic:1500 -c wrg,hrank,l1,random --target params=0.4
     """
@@ -121,7 +132,9 @@ def prune(model: ModelOpt, data: OptDataOpt = None, task: TaskOpt = "detection",
                      ratio=ratio if ratio is not None or target or ratios is not None else 0.5,
                      target=target, schedule="layerwise" if ratios is not None else schedule,
                      ratios=None if ratios is None else str(ratios), round_to=round_to, ignore=split_values(ignore),
-                     lut=None if lut is None else str(lut), calib_batches=calib_batches, options=parse_options(option))
+                     lut=None if lut is None else str(lut), calib_batches=calib_batches, options=parse_options(option),
+                     steps=steps, step_schedule=step_schedule, max_drop=max_drop, max_ratio=max_ratio,
+                     min_channels=min_channels)
     if distill and not epochs:
         fail("--distill: distillation happens while fine-tuning; add --epochs N")
     tune = (train_spec(FinetuneSpec, "finetune", task, epochs=epochs, batch=batch, lr=lr, distill=distill)
@@ -198,6 +211,8 @@ def analyze(model: ModelOpt, data: DataOpt,
             ratios: Annotated[str, typer.Option("--ratios", help="comma-separated ratios in (0, 1)")] = "0.25,0.5,0.75",
             max_groups: Annotated[int, typer.Option("--max-groups", help="largest N groups (0 = all)")] = 12,
             max_images: Annotated[int, typer.Option("--max-images", help="validation images per trial")] = 32,
+            target: Annotated[str | None, typer.Option("--target", help="propose per-layer ratios for this MACs / "
+                                                       "params target (writes ratios.yaml for prune --ratios)")] = None,
             img_size: ImgOpt = 320, num_classes: NcOpt = None, threads: ThreadsOpt = "auto",
             project: ProjectOpt = "runs", name: NameOpt = None) -> None:
     """Sensitivity: prune each coupling group alone at a few ratios and evaluate on a small subset.
@@ -207,6 +222,7 @@ def analyze(model: ModelOpt, data: DataOpt,
     \b
       detprune analyze -m demo-baseline -d synthetic:300 --img-size 256 --max-groups 8
       detprune analyze -m model.safetensors -d data.yaml --ratios 0.3,0.6 --max-images 64
+      detprune analyze -m demo-baseline -d synthetic:300 --img-size 256 --target macs=0.6   # then prune --ratios
     """
     from detprune.pipeline.recipe import AnalyzeSpec, ReportSpec
 
@@ -214,7 +230,7 @@ def analyze(model: ModelOpt, data: DataOpt,
         values = [float(x) for x in split_values([ratios])]
     except ValueError:
         fail(f"--ratios: expected comma-separated numbers, got {ratios!r}")
-    spec = AnalyzeSpec(criterion=criterion, ratios=values, max_groups=max_groups, max_images=max_images)
+    spec = AnalyzeSpec(criterion=criterion, ratios=values, max_groups=max_groups, max_images=max_images, target=target)
     execute(make_recipe(command="analyze", model=model, data=data, img_size=img_size, num_classes=num_classes,
                      threads=parse_threads(threads), analyze=spec, report=ReportSpec(samples=0)), project, name)
 

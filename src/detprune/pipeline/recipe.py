@@ -80,6 +80,11 @@ class PruneSpec:
     runtime: str | None = None  # runtime whose latency cluster pruning measures (default torch)
     lut: str | None = None  # cluster pruning: latency table to read/extend (e.g. from `detprune lut` on the device)
     round_to: int | None = None
+    max_ratio: float = 0.9  # global / cluster schedules: most of one group's channels removed
+    min_channels: int = 1  # global / cluster schedules: fewest channels a group keeps
+    steps: int = 1  # > 1: iterative pruning, prune -> fine-tune (finetune.epochs per step) this many times
+    step_schedule: str = "geometric"  # linear (equal slices of the cut) | geometric (same fraction of what is left)
+    max_drop: float | None = None  # iterative: stop (and keep the previous step) when mAP50 falls more than this
     ignore: list[str] = field(default_factory=list)
     calib_batches: int = 4  # calibration batches for data-driven criteria
     calib_batch: int = 8
@@ -118,6 +123,7 @@ class AnalyzeSpec:
     ratios: list[float] = field(default_factory=lambda: [0.25, 0.5, 0.75])
     max_groups: int = 12  # the largest groups (by channels x layers); 0 = all
     max_images: int = 32
+    target: str | None = None  # macs=0.5 / params=...: propose per-layer ratios for it (run_dir/ratios.yaml)
 
 
 @dataclass

@@ -81,16 +81,16 @@ def run_recipe(recipe: Recipe, run_dir: Path, console: Any = None) -> dict[str, 
     if recipe.classes:
         names = specialise_model(base.model, recipe.classes, names, log)
         metrics["classes"] = base.info["classes"] = names
-    variants = _variants(recipe, base, run_dir, log, metrics)
-    if not variants and recipe.train is None and recipe.finetune is None:
-        base.name, base.role = "model", "model"
-    models = [base] + variants
-
     val: Split | None = None
     if recipe.eval is not None:
         e = recipe.eval
         val = load_split(recipe.data, e.split, recipe.img_size, max_images=e.max_images, classes=recipe.classes)
         metrics["eval"] = {"split": e.split, "images": len(val), "score_thres": e.score_thres}
+    variants = _variants(recipe, base, run_dir, log, metrics, val)
+    if not variants and recipe.train is None and recipe.finetune is None:
+        base.name, base.role = "model", "model"
+    models = [base] + variants
+
     steps.measure_and_export(models, val, recipe, metrics, run_dir, steps.evaluate, variants or [base], log)
     if val is not None and recipe.report.samples > 0:
         _samples(models, val, recipe, run_dir, names or [])
@@ -101,7 +101,7 @@ def run_recipe(recipe: Recipe, run_dir: Path, console: Any = None) -> dict[str, 
     if recipe.analyze is not None:
         from detprune.pipeline.analyze import sensitivity
 
-        metrics["sensitivity"] = sensitivity(base.model, recipe, log)
+        metrics["sensitivity"] = sensitivity(base.model, recipe, log, run_dir)
     metrics["seconds"] = round(time.perf_counter() - t0, 1)
     write_json(run_dir / "metrics.json", metrics)
     from detprune.report.render import render_run
@@ -111,7 +111,8 @@ def run_recipe(recipe: Recipe, run_dir: Path, console: Any = None) -> dict[str, 
     return metrics
 
 
-def _variants(recipe: Recipe, base: Variant, run_dir: Path, log: RunLog, metrics: dict[str, Any]) -> list[Variant]:
+def _variants(recipe: Recipe, base: Variant, run_dir: Path, log: RunLog, metrics: dict[str, Any],
+              val: Split | None) -> list[Variant]:
     if recipe.prune is None:
         if recipe.finetune is None or recipe.finetune.epochs == 0:
             return []
@@ -145,6 +146,9 @@ def _variants(recipe: Recipe, base: Variant, run_dir: Path, log: RunLog, metrics
     out = []
     for name in names:
         t = time.perf_counter()
+        if p.steps > 1:
+            out.append(_iterative_variant(name, recipe, base, ratio, calib, val, teacher, run_dir, log, metrics))
+            continue
         log(f"pruning with {name} " + how_pruned(p, ratio))
         pruned, report = steps.prune(base.model, name, p, img_size=recipe.img_size, ratio=ratio, calib=calib,
                                      fallback=fallback, log=log)
@@ -172,6 +176,29 @@ def _variants(recipe: Recipe, base: Variant, run_dir: Path, log: RunLog, metrics
         info["checkpoint"] = _save(v.model, run_dir, name)
         out.append(v)
     return out
+
+
+def _iterative_variant(name: str, recipe: Recipe, base: Variant, ratio: float | None, calib: Split | None,
+                       val: Split | None, teacher: nn.Module | None, run_dir: Path, log: RunLog,
+                       metrics: dict[str, Any]) -> Variant:
+    """``prune.steps`` rounds of prune -> fine-tune (see :mod:`detprune.pipeline.iterate`)."""
+    from detprune.pipeline.iterate import prune_iteratively
+
+    t = time.perf_counter()
+    p, f = recipe.prune, recipe.finetune
+    model, result, saved = prune_iteratively(base.model, name, recipe, ratio=ratio, calib=calib, val=val,
+                                             run_dir=run_dir, teacher=teacher, log=log)
+    metrics.setdefault("iterative", {})[name] = {**result.as_dict(), "schedule": p.step_schedule,
+                                                 "max_drop": p.max_drop, "checkpoints": saved}
+    tuned = f is not None and f.epochs > 0 and result.kept_step > 0
+    info: dict[str, Any] = {"criterion": name, "prune_seconds": round(time.perf_counter() - t, 1),
+                            "iterative_steps": result.kept_step, "stopped_early": result.stopped_early}
+    if p.schedule != "local":
+        info["schedule"] = p.schedule
+    if tuned:
+        info["finetune_epochs"] = f.epochs * result.kept_step
+    info["checkpoint"] = _save(model, run_dir, name)
+    return Variant(name, model, "finetuned" if tuned else "pruned", info)
 
 
 def _teacher(recipe: Recipe, before: nn.Module | None) -> nn.Module | None:

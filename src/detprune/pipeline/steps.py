@@ -173,14 +173,15 @@ def _call_prune(model: nn.Module, criterion: str, spec: PruneSpec, img_size: int
         from detprune.schedule.cluster_prune import cluster_prune
 
         return cluster_prune(model, ex, spec.target, criterion=criterion, runtime=spec.runtime, ignore=list(spec.ignore),
-                             data=data, lut=spec.lut, min_cluster=spec.round_to, **kwargs)
+                             data=data, lut=spec.lut, min_cluster=spec.round_to, max_ratio=spec.max_ratio,
+                             min_channels=spec.min_channels, **kwargs)
     how: dict[str, Any] = {}
     if ratio is not None:
         how["ratio"] = ratio
     elif spec.target is not None:
         how.update(target=spec.target, runtime=spec.runtime or "torch")
     if spec.schedule != "local":
-        how["schedule"] = spec.schedule
+        how.update(schedule=spec.schedule, max_ratio=spec.max_ratio, min_channels=spec.min_channels)
     if spec.ratios is not None:
         how["ratios"] = spec.ratios
     try:

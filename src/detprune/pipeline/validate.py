@@ -103,6 +103,29 @@ def _saliency(r: Recipe) -> None:
                f"{name!r} scores detection class outputs: {only}")
 
 
+def _iterative(r: Recipe) -> None:
+    """prune.steps / step_schedule / max_drop: what iterative pruning can do with the rest of the recipe."""
+    from detprune.schedule.iterative import STEP_SCHEDULES
+
+    p = r.prune
+    assert p is not None
+    _check(p.steps >= 1, "prune.steps", f"must be >= 1, got {p.steps}")
+    _check(p.step_schedule in STEP_SCHEDULES, "prune.step_schedule",
+           f"must be one of {', '.join(STEP_SCHEDULES)}, got {p.step_schedule!r}")
+    _check(p.max_drop is None or p.max_drop >= 0, "prune.max_drop", f"must be >= 0, got {p.max_drop}")
+    if p.steps == 1:
+        _check(p.max_drop is None, "prune.max_drop", "stops iterative pruning early; add --steps N (N > 1)")
+        return
+    _check(p.schedule in ("local", "global"), "prune.steps",
+           f"iterative pruning uses the local or global schedule, not {p.schedule!r}")
+    _check(p.max_drop is None or (r.eval is not None and r.data is not None), "prune.max_drop",
+           "needs --data to measure mAP50 after each step")
+    if p.target is not None:
+        goal = parse_target(p.target)
+        _check(bool(getattr(goal, "relative", True)), "prune.target",
+               "iterative pruning needs a relative target (a fraction of the unpruned model, e.g. macs=0.5)")
+
+
 def _classes(r: Recipe) -> None:
     """--classes: a detector, distinct known classes (checked against the data's names when there is data)."""
     _check(r.task == "detection", "classes", "specialisation slices a detector's class outputs; not for --task saliency")
@@ -211,6 +234,9 @@ def validate(r: Recipe) -> None:
         if p.runtime is not None:
             _check_runtime(p.runtime, "prune.runtime")
         _check(p.round_to is None or p.round_to >= 1, "prune.round_to", f"must be >= 1, got {p.round_to}")
+        _check(0 < p.max_ratio <= 1, "prune.max_ratio", f"must be in (0, 1], got {p.max_ratio}")
+        _check(p.min_channels >= 1, "prune.min_channels", f"must be >= 1, got {p.min_channels}")
+        _iterative(r)
         _check(p.calib_batches >= 1 and p.calib_batch >= 1, "prune.calib_batches", "must be >= 1")
         data_driven = [n for n in p.criteria if n in crit.available() and crit.needs_data(n)]
         _check(r.data is not None or not data_driven, "data", f"criterion {', '.join(data_driven)} needs calibration data")
@@ -239,6 +265,13 @@ def validate(r: Recipe) -> None:
             _check(0 < x < 1, f"analyze.ratios[{i}]", f"must be in (0, 1), got {x:g}")
         _check(a.max_groups >= 0, "analyze.max_groups", "must be >= 0")
         _check(a.max_images >= 1, "analyze.max_images", "must be >= 1")
+        if a.target is not None:
+            try:
+                goal = parse_target(a.target)
+            except ValueError as exc:
+                raise RecipeError("analyze.target", str(exc)) from exc
+            _check(getattr(goal, "metric", "") in ("macs", "params"), "analyze.target",
+                   f"proposals are for MACs or params targets, got {a.target!r}")
     _check(r.report.samples >= 0, "report.samples", "must be >= 0")
     if r.report.staircase is not None:
         _check(Path(r.report.staircase).is_file(), "report.staircase", f"{r.report.staircase} does not exist")

@@ -64,6 +64,23 @@ def _groups_table(rows: list[dict[str, Any]]) -> Table | None:
     return Table(headers, lines, collapsed=f"Per-group channel counts ({len(lines)} prunable groups)")
 
 
+def _iterative_section(name: str, it: dict[str, Any], figures: set[str]) -> Section:
+    macs0, params0 = it["baseline_macs"], it["baseline_params"]
+    blocks: list[Any] = [f"`{name}` pruned in {len(it['steps'])} {it.get('schedule', '')} step(s), each followed by "
+                         "fine-tuning; mAP50 on the evaluation images right after pruning and after fine-tuning."]
+    if f"iterative_{name}" in figures:
+        blocks.append(Figure(f"iterative_{name}", f"mAP50 and MACs per step of {name}"))
+    ckpts = it.get("checkpoints") or []
+    lines = [["0", "100.0", "100.0", fmt_metric(it.get("baseline_map")), fmt_metric(it.get("baseline_map")), ""]]
+    lines += [[str(s["step"]), f"{100 * s['macs'] / macs0:.1f}", f"{100 * s['params'] / params0:.1f}",
+               fmt_metric(s.get("map_before")), fmt_metric(s.get("map_after")), ckpts[i] if i < len(ckpts) else ""]
+              for i, s in enumerate(it["steps"])]
+    blocks.append(Table(["step", "MACs %", "params %", "mAP50 pruned", "mAP50 fine-tuned", "checkpoint"], lines))
+    if it.get("stopped_early"):
+        blocks.append(f"Stopped early: {it.get('reason')}; the model of step {it.get('kept_step')} is kept.")
+    return Section(f"Iterative pruning: {name}", blocks)
+
+
 def build_sections(m: dict[str, Any], figures: set[str], config_text: str | None) -> tuple[str, list[Section]]:
     """``(title, sections)`` of the report of one run."""
     rows = m.get("rows") or []
@@ -121,7 +138,16 @@ def build_sections(m: dict[str, Any], figures: set[str], config_text: str | None
         lines = [[str(g["index"]), ", ".join(g["modules"][:2]), str(g["size"])] + [fmt_metric(v) for v in g["values"]]
                  + [fmt_metric(g.get("drop"))] for g in s["groups"]]
         blocks.append(Table(headers, lines))
+        if s.get("proposal"):
+            pr = s["proposal"]
+            where = f", written to `{pr['file']}` (prune with `--ratios {pr['file']}`)" if pr.get("file") else ""
+            blocks.append(f"Proposed per-layer ratios for `{pr['target']}`: predicted {pr['metric']} "
+                          f"{fmt_count(pr['predicted'])} against the goal {fmt_count(pr['goal'])} "
+                          f"({'met' if pr['met'] else 'not reachable with the tested ratios'}){where}; "
+                          f"{len(pr['ratios'])} groups cut, the least sensitive the most.")
         out.append(Section("Sensitivity", blocks))
+    for name, it in (m.get("iterative") or {}).items():
+        out.append(_iterative_section(name, it, figures))
     notes = []
     for name, why in (m.get("skipped") or {}).items():
         notes.append(f"Criterion `{name}` skipped: {why}.")

@@ -56,6 +56,10 @@ def describe(row: Row) -> str:
         parts.append(f"{row['criterion']} @ ratio {row['ratio']:.3g}" if row.get("ratio") is not None else row["criterion"])
         if row.get("schedule"):
             parts[-1] += f" ({row['schedule']})"
+        if row.get("iterative_steps") is not None:
+            parts[-1] += f" in {row['iterative_steps']} step{'s' if row['iterative_steps'] != 1 else ''}"
+            if row.get("stopped_early"):
+                parts[-1] += " (stopped at the mAP limit)"
     if row.get("finetune_epochs"):
         parts.append(f"fine-tuned {row['finetune_epochs']} ep")
     if row.get("trained_epochs"):

@@ -4,6 +4,7 @@
 * ``kept_channels``: per coupling group, the fraction of channels each variant kept.
 * ``staircase``: measured latency against a layer's channel count (steps of the kernels' tiling).
 * ``sensitivity``: metric after pruning each group alone, per ratio.
+* ``iterative_<criterion>``: mAP after pruning / fine-tuning and MACs per step of iterative pruning.
 """
 
 from __future__ import annotations
@@ -111,6 +112,14 @@ def sensitivity(data: dict[str, Any]) -> bytes | None:
     return _png(fig)
 
 
+def iterative(name: str, data: dict[str, Any]) -> bytes:
+    """mAP after pruning / after fine-tuning and MACs per step of one criterion's iterative run."""
+    from detprune.schedule.iterative import IterativeResult
+    from detprune.schedule.plots import iterative_figure
+
+    return _png(iterative_figure(IterativeResult.from_dict(data), title=f"iterative pruning: {name}"))
+
+
 def all_plots(metrics: dict[str, Any]) -> dict[str, bytes]:
     """Every figure the run's data allows, keyed by file stem."""
     rows = metrics.get("rows") or []
@@ -119,5 +128,6 @@ def all_plots(metrics: dict[str, Any]) -> dict[str, bytes]:
         "kept_channels": kept_channels(rows),
         "staircase": staircase(metrics["staircase"]) if metrics.get("staircase") else None,
         "sensitivity": sensitivity(metrics["sensitivity"]) if metrics.get("sensitivity") else None,
+        **{f"iterative_{name}": iterative(name, data) for name, data in (metrics.get("iterative") or {}).items()},
     }
     return {k: v for k, v in out.items() if v is not None}

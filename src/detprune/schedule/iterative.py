@@ -79,6 +79,13 @@ class IterativeResult:
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "IterativeResult":
+        """Inverse of :meth:`as_dict` (keys it does not know, e.g. a run's extra notes, are ignored)."""
+        fields = {k: data[k] for k in ("baseline_map", "baseline_macs", "baseline_params", "stopped_early", "reason",
+                                        "kept_step") if k in data}
+        return cls(**fields, steps=[StepRecord(**s) for s in data.get("steps", [])])
+
     def plot(self, path: str | Path) -> Path:
         """PNG: mAP before / after fine-tuning (left axis) and MACs (right axis) per step."""
         from detprune.schedule.plots import plot_iterative

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from detprune.schedule.iterative import IterativeResult
@@ -30,6 +30,11 @@ def _save(fig, path: str | Path) -> Path:
 
 def plot_iterative(res: "IterativeResult", path: str | Path) -> Path:
     """mAP right after pruning and after fine-tuning per step (left axis), MACs % (right axis)."""
+    return _save(iterative_figure(res), path)
+
+
+def iterative_figure(res: "IterativeResult", title: str = "iterative pruning") -> Any:
+    """The figure of :func:`plot_iterative` (also embedded in run reports)."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4))
     steps = [0] + [s.step for s in res.steps]
@@ -52,8 +57,8 @@ def plot_iterative(res: "IterativeResult", path: str | Path) -> Path:
     ax.patch.set_visible(False)
     ax.set_xlabel("step")
     ax.set_xticks(steps)
-    ax.set_title("iterative pruning")
-    return _save(fig, path)
+    ax.set_title(title)
+    return fig
 
 
 def plot_sensitivity(res: "SensitivityResult", path: str | Path, show: int = 12) -> Path:

@@ -1,0 +1,74 @@
+"""The pipeline's iterative pruning: ``prune.steps`` rounds of prune -> fine-tune per criterion.
+
+:func:`detprune.schedule.iterative_prune` does the stepping (linear or geometric slices of the
+final cut, early stop when mAP falls more than ``prune.max_drop`` below the unpruned model, roll
+back to the last acceptable step); this module supplies the run's callbacks: fine-tuning with
+the recipe's ``finetune`` section (epochs per step), evaluation on the run's validation images,
+and a checkpoint of every step's model under ``weights/``.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from pathlib import Path
+
+from torch import nn
+
+import detprune
+from detprune.pipeline import criteria as crit
+from detprune.pipeline import steps
+from detprune.pipeline.data import Split, make_loader
+from detprune.pipeline.models import UnsupportedError, example_input, make_adapter
+from detprune.pipeline.recipe import EvalSpec, Recipe
+from detprune.schedule.iterative import IterativeResult, StepRecord, iterative_prune
+
+
+def prune_iteratively(model: nn.Module, criterion: str, recipe: Recipe, *, ratio: float | None, calib: Split | None,
+                      val: Split | None, run_dir: Path, teacher: nn.Module | None,
+                      log: Callable[[str], None]) -> tuple[nn.Module, IterativeResult, list[str]]:
+    """A copy of ``model`` pruned by ``criterion`` in ``recipe.prune.steps`` steps; its step record and the
+    checkpoints written (``weights/<criterion>-step<i>.safetensors``, relative to ``run_dir``)."""
+    p, tune = recipe.prune, recipe.finetune if recipe.finetune is not None and recipe.finetune.epochs > 0 else None
+    assert p is not None
+    pruned = copy.deepcopy(model)
+    data = None
+    if crit.needs_data(criterion):
+        if calib is None:
+            raise ValueError(f"criterion {criterion!r} is data-driven: give --data for calibration images")
+        data = make_loader(calib, p.calib_batch)
+    kwargs = crit.criterion_kwargs(criterion, make_adapter(pruned), p.calib_batches, p.options, progress=False)
+    spec = recipe.eval or EvalSpec()
+    evaluate = (lambda m: steps.evaluate(m, val, spec, progress=False)["map50"]) if val is not None else None
+    saved: list[str] = []
+
+    def finetune(m: nn.Module, step: int) -> None:
+        tuned = steps.train(m, recipe.data, tune, img_size=recipe.img_size,
+                            run_dir=run_dir / "finetune" / f"{criterion}-step{step}", workers=recipe.workers,
+                            seed=recipe.seed + step, log=log, teacher=teacher, classes=recipe.classes)
+        if tuned is not m:
+            raise UnsupportedError("--steps: iterative pruning fine-tunes the model in place between steps; "
+                                   "this model's trainer returns a new one (Ultralytics): use one step")
+
+    def on_step(rec: StepRecord) -> None:
+        path = detprune.save(pruned, run_dir / "weights" / f"{criterion}-step{rec.step}.safetensors")
+        saved.append(str(path.relative_to(run_dir)))
+        tuned = f", fine-tuned {fmt(rec.map_after)}" if rec.map_after is not None else ""
+        log(f"  step {rec.step}/{p.steps}: MACs {rec.macs:,}, mAP50 pruned {fmt(rec.map_before)}{tuned}")
+
+    log(f"pruning with {criterion} in {p.steps} {p.step_schedule} steps "
+        + (f"to {p.target}" if ratio is None else f"to ratio {ratio:.3f}")
+        + (f", stopping when mAP50 drops more than {p.max_drop:g}" if p.max_drop is not None else ""))
+    result = iterative_prune(
+        pruned, example_input(pruned, recipe.img_size), steps=p.steps, final_ratio=ratio,
+        target=p.target if ratio is None else None, schedule=p.step_schedule,
+        finetune=finetune if tune is not None else None, evaluate=evaluate, max_drop=p.max_drop,
+        criterion=criterion, on_step=on_step, alloc_schedule=p.schedule, ignore=list(p.ignore), round_to=p.round_to,
+        data=data, max_ratio=p.max_ratio, min_channels=p.min_channels, **kwargs)
+    if result.stopped_early:
+        log(f"  stopped early: {result.reason}; kept step {result.kept_step}")
+    return pruned.eval(), result, saved
+
+
+def fmt(v: float | None) -> str:
+    return "-" if v is None else f"{v:.3f}"

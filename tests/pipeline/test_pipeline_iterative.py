@@ -1,0 +1,93 @@
+"""--steps: iterative pruning in the pipeline (prune -> fine-tune rounds, early stop, per-step checkpoints)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+import detprune
+from detprune.cli import app
+from detprune.deploy import count_macs
+from detprune.pipeline.recipe import EvalSpec, FinetuneSpec, PruneSpec, Recipe
+from detprune.pipeline.runner import run_recipe
+from detprune.report.format import describe
+
+runner = CliRunner()
+
+
+def _run(recipe: Recipe, run_dir: Path) -> dict:
+    n = torch.get_num_threads()
+    try:
+        return run_recipe(recipe, run_dir)
+    finally:
+        torch.set_num_threads(n)
+
+
+def _recipe(**prune: object) -> Recipe:
+    return Recipe(model="demo-baseline", data="synthetic:16", img_size=128, threads=1, command="prune",
+                  prune=PruneSpec(criteria=["l1"], target="macs=0.6", steps=2, **prune),
+                  finetune=FinetuneSpec(epochs=1, batch=4, max_images=4), eval=EvalSpec(max_images=8, batch=8))
+
+
+def test_steps_prune_and_tune_in_rounds_recording_every_step(tmp_path: Path) -> None:
+    metrics = _run(_recipe(step_schedule="linear"), tmp_path)
+    it = metrics["iterative"]["l1"]
+    base, row = metrics["rows"][0], metrics["rows"][1]
+    assert [s["step"] for s in it["steps"]] == [1, 2] and it["kept_step"] == 2 and not it["stopped_early"]
+    macs = [s["macs"] for s in it["steps"]]
+    assert base["macs"] > macs[0] > macs[1] and macs[1] <= 0.6 * base["macs"] == pytest.approx(0.6 * it["baseline_macs"])
+    assert macs[0] == pytest.approx(0.8 * base["macs"], rel=0.05)  # linear: half of the cut per step
+    assert all(s["map_before"] is not None and s["map_after"] is not None for s in it["steps"])
+    assert row["macs"] == macs[1] and row["finetune_epochs"] == 2 and describe(row) == "l1 in 2 steps, fine-tuned 2 ep"
+    for step, path in zip((1, 2), it["checkpoints"]):
+        assert path == f"weights/l1-step{step}.safetensors"
+        assert count_macs(detprune.load(tmp_path / path), torch.rand(1, 3, 128, 128)) == macs[step - 1]
+    assert (tmp_path / "plots" / "iterative_l1.png").is_file()
+    assert "## Iterative pruning: l1" in (tmp_path / "report.md").read_text()
+
+
+def test_max_drop_stops_and_keeps_the_last_acceptable_step(tmp_path: Path) -> None:
+    metrics = _run(_recipe(max_drop=0.0), tmp_path)  # any loss of mAP50 stops at step 1
+    it, base, row = metrics["iterative"]["l1"], metrics["rows"][0], metrics["rows"][1]
+    assert it["stopped_early"] and it["kept_step"] == 0 and len(it["steps"]) == 1
+    assert it["steps"][0]["map_after"] < it["baseline_map"]
+    assert row["macs"] == base["macs"] and row["role"] == "pruned"  # rolled back to the unpruned model
+    assert "(stopped at the mAP limit)" in describe(row) and "Stopped early" in (tmp_path / "report.md").read_text()
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--ratio", "0.3", "--steps", "0"], "--steps: must be >= 1"),
+    (["--ratio", "0.3", "--max-drop", "0.02"], "--max-drop: stops iterative pruning early; add --steps N"),
+    (["--ratio", "0.3", "--steps", "2", "--step-schedule", "cubic"], "--step-schedule: must be one of linear, geometric"),
+    (["--target", "macs=0.5", "--steps", "2", "--schedule", "cluster"], "--steps: iterative pruning uses the local"),
+    (["--target", "params=200k", "--steps", "2"], "--target: iterative pruning needs a relative target"),
+    (["--ratio", "0.3", "--schedule", "global", "--max-ratio", "1.5"], "--max-ratio: must be in (0, 1]"),
+    (["--ratio", "0.3", "--schedule", "global", "--min-channels", "0"], "--min-channels: must be >= 1"),
+])
+def test_bad_iterative_arguments_exit_2(args: list[str], words: str, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["prune", "-m", "yolov8n", "--img-size", "64", "--threads", "1",
+                                 "--project", str(tmp_path)] + args)
+    out = result.output.strip()
+    assert result.exit_code == 2 and out.startswith("error:") and words in out, out
+    assert not any(tmp_path.iterdir())
+
+
+def test_max_drop_without_data_is_refused(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["prune", "-m", "yolov8n", "--ratio", "0.3", "--steps", "2", "--max-drop", "0.1",
+                                 "--img-size", "64", "--project", str(tmp_path)])
+    assert result.exit_code == 2 and "--max-drop: needs --data" in result.output, result.output
+
+
+def test_the_global_schedule_caps_reach_the_pruner(tmp_path: Path) -> None:
+    """--max-ratio / --min-channels bound what one group loses under one global ranking."""
+    def groups(**caps: object) -> list[dict]:
+        recipe = Recipe(model="yolov8n", img_size=64, threads=1, command="prune",
+                        prune=PruneSpec(criteria=["l1"], ratio=0.5, schedule="global", **caps))
+        return _run(recipe, tmp_path / str(len(caps)))["rows"][1]["groups"]
+
+    free, capped = groups(), groups(max_ratio=0.3, min_channels=12)
+    assert any(g["after"] < 0.7 * g["before"] for g in free)
+    assert all(g["after"] >= min(g["before"], 12) and g["after"] >= 0.7 * g["before"] - 1 for g in capped), capped
