@@ -85,7 +85,8 @@ def prune(model: ModelOpt, data: OptDataOpt = None, task: TaskOpt = "detection",
           ratio: RatioOpt = None, target: TargetOpt = None, schedule: ScheduleOpt = "local", ratios: RatiosOpt = None,
           round_to: RoundOpt = None, ignore: IgnoreOpt = None, lut: LutOpt = None,
           epochs: Annotated[int, typer.Option("--epochs", help="fine-tune epochs after pruning (needs --data)")] = 0,
-          lr: LrOpt = None, batch: BatchOpt = 16, distill: DistillOpt = 0.0, calib_batches: CalibOpt = 4,
+          lr: LrOpt = None, optimizer: OptimizerOpt = None, batch: BatchOpt = 16, distill: DistillOpt = 0.0,
+          calib_batches: CalibOpt = 4,
           option: OptionOpt = None, eval_images: EvalImgOpt = None, runtime: RuntimeOpt = None,
           img_size: TaskImgOpt = None, classes: KeepOpt = None,
           steps: Annotated[int, typer.Option("--steps", help="iterative pruning: N rounds of prune -> fine-tune "
@@ -137,7 +138,8 @@ def prune(model: ModelOpt, data: OptDataOpt = None, task: TaskOpt = "detection",
                      min_channels=min_channels)
     if distill and not epochs:
         fail("--distill: distillation happens while fine-tuning; add --epochs N")
-    tune = (train_spec(FinetuneSpec, "finetune", task, epochs=epochs, batch=batch, lr=lr, distill=distill)
+    tune = (train_spec(FinetuneSpec, "finetune", task, epochs=epochs, batch=batch, lr=lr, optimizer=optimizer,
+                       distill=distill)
             if epochs else None)
     execute(make_recipe(command="prune", model=model, data=data, task=task, img_size=img_size_for(img_size, task, data),
                      num_classes=num_classes, width=width_for(width, task, model), seed=seed, threads=parse_threads(threads),
