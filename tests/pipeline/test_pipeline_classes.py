@@ -78,6 +78,8 @@ def test_a_specialised_checkpoint_is_evaluated_on_the_full_data_without_slicing_
     (["prune", "-m", "yolov8n", "-d", "synthetic:8", "--classes", "mango,mango"], "--classes: classes must be distinct"),
     (["prune", "-m", "yolov8n", "-d", "synthetic:8", "--classes", "7"], "--classes: classes must be distinct indices in [0, 6)"),
     (["prune", "-m", "yolov8n", "--classes", "mango"], "--classes: class names need --data"),
+    (["prune", "-m", "ultralytics:yolov8n.yaml", "-d", "synthetic:8", "--classes", "mango", "--epochs", "1"],
+     "--classes: Ultralytics models are fine-tuned by Ultralytics' own trainer"),
     (["eval", "--task", "saliency", "-m", "vgg16", "-d", "synthetic:8", "--classes", "0"], "--classes: specialisation"),
 ])
 def test_bad_classes_exit_2_before_any_work(args: list[str], words: str, tmp_path: Path) -> None:

@@ -130,6 +130,10 @@ def _classes(r: Recipe) -> None:
     """--classes: a detector, distinct known classes (checked against the data's names when there is data)."""
     _check(r.task == "detection", "classes", "specialisation slices a detector's class outputs; not for --task saliency")
     _check(bool(r.classes), "classes", "name at least one class")
+    tuned = r.finetune is not None and r.finetune.epochs > 0  # `train` runs before specialising: all classes
+    _check(not (tuned and r.model.startswith("ultralytics:")), "classes",
+           "Ultralytics models are fine-tuned by Ultralytics' own trainer, which reads the data's labels unchanged; "
+           "specialise and prune without --epochs, or use a built-in or torchvision detector")
     if r.data is None:
         _check(all(str(c).isdigit() for c in r.classes), "classes",
                f"class names need --data (to know the names); got {r.classes}")
