@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-import torch
 from typer.testing import CliRunner
 
 import detprune
@@ -14,27 +14,18 @@ from detprune.detection.data import build_dataset
 from detprune.pipeline.data import load_split
 from detprune.pipeline.models import make_adapter
 from detprune.pipeline.recipe import EvalSpec, FinetuneSpec, PruneSpec, Recipe
-from detprune.pipeline.runner import run_recipe
 from detprune.report.format import describe
 
 runner = CliRunner()
 
 
-def _run(recipe: Recipe, run_dir: Path) -> dict:
-    n = torch.get_num_threads()
-    try:
-        return run_recipe(recipe, run_dir)
-    finally:
-        torch.set_num_threads(n)
-
-
 @pytest.fixture(scope="module")
-def mango_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+def mango_run(tmp_path_factory: pytest.TempPathFactory, run: Callable[[Recipe, Path], dict]) -> tuple[Path, dict]:
     run_dir = tmp_path_factory.mktemp("mango")
     recipe = Recipe(model="yolov8n", data="synthetic:16", img_size=64, threads=1, command="prune", classes=["mango"],
                     prune=PruneSpec(criteria=["attribution", "l1"], target="macs=0.6", calib_batches=1, calib_batch=4),
                     finetune=FinetuneSpec(epochs=1, batch=4, max_images=4), eval=EvalSpec(max_images=4, batch=4))
-    return run_dir, _run(recipe, run_dir)
+    return run_dir, run(recipe, run_dir)
 
 
 def test_the_data_is_relabelled_to_the_kept_classes() -> None:
@@ -62,11 +53,11 @@ def test_a_specialised_run_slices_prunes_and_tunes_for_the_kept_class(mango_run:
 
 
 def test_a_specialised_checkpoint_is_evaluated_on_the_full_data_without_slicing_again(
-        mango_run: tuple[Path, dict], tmp_path: Path) -> None:
+        mango_run: tuple[Path, dict], tmp_path: Path, run: Callable[[Recipe, Path], dict]) -> None:
     run_dir, metrics = mango_run
     recipe = Recipe(model=str(run_dir / "weights" / "l1.safetensors"), data="synthetic:16", img_size=64, threads=1,
                     command="eval", classes=["mango"], eval=EvalSpec(max_images=4, batch=4))
-    again = _run(recipe, tmp_path)
+    again = run(recipe, tmp_path)
     row = again["rows"][0]
     assert set(row["per_class"]) == {"mango"} and row["params"] == next(
         r["params"] for r in metrics["rows"] if r["name"] == "l1")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -12,18 +13,9 @@ import detprune
 from detprune.cli import app
 from detprune.deploy import count_macs
 from detprune.pipeline.recipe import EvalSpec, FinetuneSpec, PruneSpec, Recipe
-from detprune.pipeline.runner import run_recipe
 from detprune.report.format import describe
 
 runner = CliRunner()
-
-
-def _run(recipe: Recipe, run_dir: Path) -> dict:
-    n = torch.get_num_threads()
-    try:
-        return run_recipe(recipe, run_dir)
-    finally:
-        torch.set_num_threads(n)
 
 
 def _recipe(**prune: object) -> Recipe:
@@ -32,8 +24,8 @@ def _recipe(**prune: object) -> Recipe:
                   finetune=FinetuneSpec(epochs=1, batch=4, max_images=4), eval=EvalSpec(max_images=8, batch=8))
 
 
-def test_steps_prune_and_tune_in_rounds_recording_every_step(tmp_path: Path) -> None:
-    metrics = _run(_recipe(step_schedule="linear"), tmp_path)
+def test_steps_prune_and_tune_in_rounds_recording_every_step(tmp_path: Path, run: Callable[[Recipe, Path], dict]) -> None:
+    metrics = run(_recipe(step_schedule="linear"), tmp_path)
     it = metrics["iterative"]["l1"]
     base, row = metrics["rows"][0], metrics["rows"][1]
     assert [s["step"] for s in it["steps"]] == [1, 2] and it["kept_step"] == 2 and not it["stopped_early"]
@@ -49,8 +41,8 @@ def test_steps_prune_and_tune_in_rounds_recording_every_step(tmp_path: Path) -> 
     assert "## Iterative pruning: l1" in (tmp_path / "report.md").read_text()
 
 
-def test_max_drop_stops_and_keeps_the_last_acceptable_step(tmp_path: Path) -> None:
-    metrics = _run(_recipe(max_drop=0.0), tmp_path)  # any loss of mAP50 stops at step 1
+def test_max_drop_stops_and_keeps_the_last_acceptable_step(tmp_path: Path, run: Callable[[Recipe, Path], dict]) -> None:
+    metrics = run(_recipe(max_drop=0.0), tmp_path)  # any loss of mAP50 stops at step 1
     it, base, row = metrics["iterative"]["l1"], metrics["rows"][0], metrics["rows"][1]
     assert it["stopped_early"] and it["kept_step"] == 0 and len(it["steps"]) == 1
     assert it["steps"][0]["map_after"] < it["baseline_map"]
@@ -81,12 +73,12 @@ def test_max_drop_without_data_is_refused(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "--max-drop: needs --data" in result.output, result.output
 
 
-def test_the_global_schedule_caps_reach_the_pruner(tmp_path: Path) -> None:
+def test_the_global_schedule_caps_reach_the_pruner(tmp_path: Path, run: Callable[[Recipe, Path], dict]) -> None:
     """--max-ratio / --min-channels bound what one group loses under one global ranking."""
     def groups(**caps: object) -> list[dict]:
         recipe = Recipe(model="yolov8n", img_size=64, threads=1, command="prune",
                         prune=PruneSpec(criteria=["l1"], ratio=0.5, schedule="global", **caps))
-        return _run(recipe, tmp_path / str(len(caps)))["rows"][1]["groups"]
+        return run(recipe, tmp_path / str(len(caps)))["rows"][1]["groups"]
 
     free, capped = groups(), groups(max_ratio=0.3, min_channels=12)
     assert any(g["after"] < 0.7 * g["before"] for g in free)

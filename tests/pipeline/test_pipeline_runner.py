@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -11,24 +12,18 @@ import detprune
 from detprune.deploy import count_macs
 from detprune.pipeline.recipe import (BenchSpec, EvalSpec, ExportSpec, FinetuneSpec, PruneSpec, Recipe, ReportSpec,
                                       load_recipe)
-from detprune.pipeline.runner import run_recipe
 from detprune.pipeline.runs import read_json
 
 
 @pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Recipe, Path, dict]:
+def tiny_run(tmp_path_factory: pytest.TempPathFactory, run: Callable[[Recipe, Path], dict]) -> tuple[Recipe, Path, dict]:
     run_dir = tmp_path_factory.mktemp("run")
     recipe = Recipe(model="yolov8n", data="synthetic:16", img_size=64, threads=1, command="prune",
                     prune=PruneSpec(criteria=["l1", "random"], target="macs=0.6"),
                     finetune=FinetuneSpec(epochs=1, batch=4, max_images=4),
                     eval=EvalSpec(max_images=4, batch=4), bench=BenchSpec(runs=2, warmup=0),
                     export=ExportSpec(formats=["onnx"]), report=ReportSpec(samples=2))
-    n = torch.get_num_threads()
-    try:
-        metrics = run_recipe(recipe, run_dir)
-    finally:
-        torch.set_num_threads(n)
-    return recipe, run_dir, metrics
+    return recipe, run_dir, run(recipe, run_dir)
 
 
 def test_run_folder_contents(tiny_run: tuple[Recipe, Path, dict]) -> None:
@@ -63,17 +58,14 @@ def test_checkpoints_load_with_their_pruned_shape(tiny_run: tuple[Recipe, Path, 
     assert count_macs(model, torch.rand(1, 3, 64, 64)) == row["macs"]
 
 
-def test_rerun_from_resolved_config_reproduces(tiny_run: tuple[Recipe, Path, dict], tmp_path: Path) -> None:
+def test_rerun_from_resolved_config_reproduces(tiny_run: tuple[Recipe, Path, dict], tmp_path: Path,
+                                              run: Callable[[Recipe, Path], dict]) -> None:
     recipe, run_dir, metrics = tiny_run
     again = load_recipe(run_dir / "config.yaml")
     assert again == recipe
     again.finetune = None  # the structural part (which channels, sizes) is what must repeat exactly
     again.eval = again.bench = again.export = None
-    n = torch.get_num_threads()
-    try:
-        second = run_recipe(again, tmp_path)
-    finally:
-        torch.set_num_threads(n)
+    second = run(again, tmp_path)
     before = {r["name"]: (r["params"], r["macs"], [g["after"] for g in r["groups"]]) for r in metrics["rows"][1:]}
     after = {r["name"]: (r["params"], r["macs"], [g["after"] for g in r["groups"]]) for r in second["rows"][1:]}
     assert before == after

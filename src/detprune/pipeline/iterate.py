@@ -16,10 +16,9 @@ from pathlib import Path
 from torch import nn
 
 import detprune
-from detprune.pipeline import criteria as crit
 from detprune.pipeline import steps
-from detprune.pipeline.data import Split, make_loader
-from detprune.pipeline.models import UnsupportedError, example_input, make_adapter
+from detprune.pipeline.data import Split
+from detprune.pipeline.models import UnsupportedError, example_input
 from detprune.pipeline.recipe import EvalSpec, Recipe
 from detprune.schedule.iterative import IterativeResult, StepRecord, iterative_prune
 
@@ -32,12 +31,7 @@ def prune_iteratively(model: nn.Module, criterion: str, recipe: Recipe, *, ratio
     p, tune = recipe.prune, recipe.finetune if recipe.finetune is not None and recipe.finetune.epochs > 0 else None
     assert p is not None
     pruned = copy.deepcopy(model)
-    data = None
-    if crit.needs_data(criterion):
-        if calib is None:
-            raise ValueError(f"criterion {criterion!r} is data-driven: give --data for calibration images")
-        data = make_loader(calib, p.calib_batch)
-    kwargs = crit.criterion_kwargs(criterion, make_adapter(pruned), p.calib_batches, p.options, progress=False)
+    data, kwargs = steps.criterion_inputs(pruned, criterion, p, calib, progress=False)
     spec = recipe.eval or EvalSpec()
     evaluate = (lambda m: steps.evaluate(m, val, spec, progress=False)["map50"]) if val is not None else None
     saved: list[str] = []

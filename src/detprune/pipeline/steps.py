@@ -193,6 +193,18 @@ def _call_prune(model: nn.Module, criterion: str, spec: PruneSpec, img_size: int
         raise
 
 
+def criterion_inputs(model: nn.Module, criterion: str, spec: PruneSpec, calib: Split | None,
+                     progress: bool = True) -> tuple[Any, dict[str, Any]]:
+    """The calibration loader (None unless the criterion is data-driven) and keyword arguments for
+    ``criterion`` pruning ``model``."""
+    data = None
+    if crit.needs_data(criterion):
+        if calib is None:
+            raise ValueError(f"criterion {criterion!r} is data-driven: give --data for calibration images")
+        data = make_loader(calib, spec.calib_batch)
+    return data, crit.criterion_kwargs(criterion, make_adapter(model), spec.calib_batches, spec.options, progress)
+
+
 def prune(model: nn.Module, criterion: str, spec: PruneSpec, *, img_size: int, ratio: float | None = None,
           calib: Split | None = None, fallback: tuple[CostTarget, float] | None = None,
           log: Log = print) -> tuple[nn.Module, Any]:
@@ -205,12 +217,7 @@ def prune(model: nn.Module, criterion: str, spec: PruneSpec, *, img_size: int, r
     """
     for _ in range(6):
         pruned = copy.deepcopy(model)
-        data = None
-        if crit.needs_data(criterion):
-            if calib is None:
-                raise ValueError(f"criterion {criterion!r} is data-driven: give --data for calibration images")
-            data = make_loader(calib, spec.calib_batch)
-        kwargs = crit.criterion_kwargs(criterion, make_adapter(pruned), spec.calib_batches, spec.options)
+        data, kwargs = criterion_inputs(pruned, criterion, spec, calib)
         try:
             report = _call_prune(pruned, criterion, spec, img_size, ratio, data, kwargs)
         except NotImplementedError as exc:
