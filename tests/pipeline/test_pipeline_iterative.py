@@ -57,6 +57,8 @@ def test_max_drop_stops_and_keeps_the_last_acceptable_step(tmp_path: Path, run: 
     (["--target", "macs=0.5", "--steps", "2", "--schedule", "cluster"], "--steps: iterative pruning uses the local"),
     (["--target", "params=200k", "--steps", "2"], "--target: iterative pruning needs a relative target"),
     (["--ratio", "0.3", "--schedule", "global", "--max-ratio", "1.5"], "--max-ratio: must be in (0, 1]"),
+    (["-m", "ultralytics:yolov8n.yaml", "-d", "synthetic:8", "--ratio", "0.3", "--steps", "2", "--epochs", "1"],
+     "--steps: iterative pruning fine-tunes the model in place"),
     (["--ratio", "0.3", "--schedule", "global", "--min-channels", "0"], "--min-channels: must be >= 1"),
 ])
 def test_bad_iterative_arguments_exit_2(args: list[str], words: str, tmp_path: Path) -> None:

@@ -118,6 +118,10 @@ def _iterative(r: Recipe) -> None:
         return
     _check(p.schedule in ("local", "global"), "prune.steps",
            f"iterative pruning uses the local or global schedule, not {p.schedule!r}")
+    tuned = r.finetune is not None and r.finetune.epochs > 0
+    _check(not (tuned and r.model.startswith("ultralytics:")), "prune.steps",
+           "iterative pruning fine-tunes the model in place between steps; Ultralytics' trainer returns a new "
+           "one: use one step, or a built-in or torchvision detector")
     _check(p.max_drop is None or (r.eval is not None and r.data is not None), "prune.max_drop",
            "needs --data to measure mAP50 after each step")
     if p.target is not None:
