@@ -69,8 +69,8 @@ def test_a_specialised_checkpoint_is_evaluated_on_the_full_data_without_slicing_
     (["prune", "-m", "yolov8n", "-d", "synthetic:8", "--classes", "mango,mango"], "--classes: classes must be distinct"),
     (["prune", "-m", "yolov8n", "-d", "synthetic:8", "--classes", "7"], "--classes: classes must be distinct indices in [0, 6)"),
     (["prune", "-m", "yolov8n", "--classes", "mango"], "--classes: class names need --data"),
-    (["prune", "-m", "ultralytics:yolov8n.yaml", "-d", "synthetic:8", "--classes", "mango", "--epochs", "1"],
-     "--classes: Ultralytics models are fine-tuned by Ultralytics' own trainer"),
+    (["prune", "-m", "ultralytics:yolov8n.yaml", "-d", "synthetic:8", "--classes", "mango,apple", "--epochs", "1"],
+     "--classes: Ultralytics' trainer keeps one class of the data's labels (as class 0) but cannot renumber"),
     (["eval", "--task", "saliency", "-m", "vgg16", "-d", "synthetic:8", "--classes", "0"], "--classes: specialisation"),
 ])
 def test_bad_classes_exit_2_before_any_work(args: list[str], words: str, tmp_path: Path) -> None:
@@ -78,3 +78,18 @@ def test_bad_classes_exit_2_before_any_work(args: list[str], words: str, tmp_pat
     out = result.output.strip()
     assert result.exit_code == 2 and out.startswith("error:") and words in out, out
     assert not any(tmp_path.iterdir())
+
+
+def test_an_ultralytics_model_is_fine_tuned_on_its_one_kept_class(tmp_path: Path) -> None:
+    """Ultralytics' trainer reads the YOLO labels itself: the kept class reaches it as its own filter."""
+    pytest.importorskip("ultralytics")
+    import yaml
+
+    result = runner.invoke(app, ["prune", "-m", "ultralytics:yolov8n.yaml", "-d", "synthetic:8", "--classes", "mango",
+                                 "-c", "l1", "--ratio", "0.3", "--epochs", "1", "--batch", "4", "--eval-images", "4",
+                                 "--img-size", "64", "--threads", "1", "--project", str(tmp_path), "--name", "u"])
+    assert result.exit_code == 0, result.output
+    run = tmp_path / "prune" / "u"
+    args = yaml.safe_load((run / "finetune" / "l1" / "ultralytics" / "args.yaml").read_text())
+    assert args["single_cls"] is True and args["classes"] == [1]  # mango is class 1 of the synthetic data
+    assert make_adapter(detprune.load(run / "weights" / "l1.safetensors")).num_classes == 1

@@ -20,6 +20,11 @@ from torch import nn
 DEMO_SPEC = "demo-baseline"
 
 
+ULTRALYTICS_SUBSET = ("Ultralytics' trainer keeps one class of the data's labels (as class 0) but cannot renumber "
+                      "several: fine-tune an Ultralytics model specialised to one class, or use a built-in or "
+                      "torchvision detector")
+
+
 class UnsupportedError(RuntimeError):
     """A combination the pipeline does not support (yet), e.g. training an Ultralytics model without it."""
 

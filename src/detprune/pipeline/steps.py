@@ -17,7 +17,7 @@ from torch import nn
 import detprune
 from detprune.pipeline import criteria as crit
 from detprune.pipeline.data import Split, load_split, make_loader, ultralytics_data_yaml
-from detprune.pipeline.models import (UnsupportedError, example_input, make_adapter, model_kind,
+from detprune.pipeline.models import (ULTRALYTICS_SUBSET, UnsupportedError, example_input, make_adapter, model_kind,
                                       ultralytics_adapter_module)
 from detprune.pipeline.recipe import BenchSpec, EvalSpec, ExportSpec, PruneSpec, RecipeError, TrainSpec
 from detprune.pipeline.target import CostTarget, cost_of
@@ -43,14 +43,11 @@ def train(model: nn.Module, data: str, spec: TrainSpec, *, img_size: int, run_di
     with ``classes`` on those classes' boxes only, relabelled 0..k-1 (a specialised model)."""
     weight = getattr(spec, "distill", 0.0)
     if model_kind(model) == "ultralytics":
-        if classes:
-            raise UnsupportedError("--classes: Ultralytics models are fine-tuned by Ultralytics' own trainer, which "
-                                   "reads the data's labels unchanged; specialise and prune without --epochs, or use "
-                                   "a built-in or torchvision detector")
         if weight:
             raise UnsupportedError("--distill: Ultralytics models are fine-tuned by Ultralytics' own trainer, which "
                                    "detprune does not extend; use a built-in detector")
-        return _train_ultralytics(model, data, spec, img_size=img_size, run_dir=run_dir, workers=workers, seed=seed)
+        return _train_ultralytics(model, data, spec, img_size=img_size, run_dir=run_dir, workers=workers, seed=seed,
+                                  classes=classes)
     from detprune.detection.train import TrainConfig, fit
 
     split = load_split(data, "train", img_size, augment=spec.augment, mosaic=spec.mosaic,
@@ -138,7 +135,18 @@ def with_bn_sparsity(adapter: Any, lam: float, log: Log = print) -> Any:
 
 
 def _train_ultralytics(model: nn.Module, data: str, spec: TrainSpec, *, img_size: int, run_dir: Path,
-                       workers: int, seed: int) -> nn.Module:
+                       workers: int, seed: int, classes: list[str] | None = None) -> nn.Module:
+    """Ultralytics' trainer on the data's YOLO labels; one kept class (``classes``) through its own
+    filter (``classes=[k], single_cls=True``: boxes of class k only, as class 0). It cannot renumber
+    several kept classes, so a subset of more than one is refused."""
+    subset: dict[str, Any] = {}
+    if classes:
+        from detprune.pipeline.data import class_map, class_names
+
+        cmap = class_map(classes, class_names(data))
+        if len(cmap.classes) > 1:
+            raise UnsupportedError(ULTRALYTICS_SUBSET)
+        subset = {"classes": list(cmap.classes), "single_cls": True}
     if spec.bn_sparsity:
         raise UnsupportedError("--bn-sparsity is not supported for Ultralytics models (trained by Ultralytics' own "
                                "trainer); use a built-in or torchvision detector")
@@ -151,7 +159,7 @@ def _train_ultralytics(model: nn.Module, data: str, spec: TrainSpec, *, img_size
     weights = module.finetune_ultralytics(
         model, data_yaml, epochs=spec.epochs, imgsz=img_size, batch=spec.batch, run_dir=run_dir / "ultralytics",
         lr0=spec.lr, optimizer={"sgd": "SGD", "adamw": "AdamW"}[spec.optimizer], warmup_epochs=spec.warmup_epochs,
-        mosaic=spec.mosaic, workers=workers, seed=seed, val=False)
+        mosaic=spec.mosaic, workers=workers, seed=seed, val=False, **subset)
     return module.load_ultralytics(weights).float().eval()
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from detprune.pipeline import criteria as crit
 from detprune.pipeline.data import check_data_spec, class_map, class_names
-from detprune.pipeline.models import check_model_spec
+from detprune.pipeline.models import ULTRALYTICS_SUBSET, check_model_spec
 from detprune.pipeline.recipe import TASKS, Recipe, RecipeError, TrainSpec
 from detprune.pipeline.target import parse_target
 
@@ -135,9 +135,7 @@ def _classes(r: Recipe) -> None:
     _check(r.task == "detection", "classes", "specialisation slices a detector's class outputs; not for --task saliency")
     _check(bool(r.classes), "classes", "name at least one class")
     tuned = r.finetune is not None and r.finetune.epochs > 0  # `train` runs before specialising: all classes
-    _check(not (tuned and r.model.startswith("ultralytics:")), "classes",
-           "Ultralytics models are fine-tuned by Ultralytics' own trainer, which reads the data's labels unchanged; "
-           "specialise and prune without --epochs, or use a built-in or torchvision detector")
+    _check(not (tuned and r.model.startswith("ultralytics:") and len(r.classes) > 1), "classes", ULTRALYTICS_SUBSET)
     if r.data is None:
         _check(all(str(c).isdigit() for c in r.classes), "classes",
                f"class names need --data (to know the names); got {r.classes}")
