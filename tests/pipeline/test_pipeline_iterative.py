@@ -85,3 +85,21 @@ def test_the_global_schedule_caps_reach_the_pruner(tmp_path: Path, run: Callable
     free, capped = groups(), groups(max_ratio=0.3, min_channels=12)
     assert any(g["after"] < 0.7 * g["before"] for g in free)
     assert all(g["after"] >= min(g["before"], 12) and g["after"] >= 0.7 * g["before"] - 1 for g in capped), capped
+
+
+def test_cluster_pruning_fine_tunes_between_rounds(tmp_path: Path, run: Callable[[Recipe, Path], dict]) -> None:
+    """--finetune-every K: the greedy loop stops every K steps for one epoch of fine-tuning, then re-scores."""
+    recipe = Recipe(model="yolov3-tiny", data="synthetic:16", img_size=64, threads=1, command="prune",
+                    prune=PruneSpec(criteria=["l1"], schedule="cluster", target="macs=0.6", finetune_every=2),
+                    finetune=FinetuneSpec(epochs=1, batch=4, max_images=4), eval=EvalSpec(max_images=4, batch=4))
+    metrics = run(recipe, tmp_path)
+    base, row = metrics["rows"]
+    rounds = sorted(p.name for p in (tmp_path / "finetune").iterdir() if p.name.startswith("l1-round"))
+    assert rounds and (tmp_path / "finetune" / rounds[0] / "results.csv").is_file(), rounds
+    assert row["macs"] <= 0.6 * base["macs"] and row["finetune_epochs"] == 1  # the final fine-tune as usual
+
+
+def test_finetune_every_is_for_the_cluster_schedule(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["prune", "-m", "yolov8n", "--ratio", "0.3", "--finetune-every", "2",
+                                 "--img-size", "64", "--project", str(tmp_path)])
+    assert result.exit_code == 2 and "--finetune-every: is for the cluster schedule" in result.output, result.output

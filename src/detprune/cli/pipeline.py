@@ -99,6 +99,9 @@ def prune(model: ModelOpt, data: OptDataOpt = None, task: TaskOpt = "detection",
                                                    "group's channels removed")] = 0.9,
           min_channels: Annotated[int, typer.Option("--min-channels", help="global / cluster schedule: fewest "
                                                     "channels a group keeps")] = 1,
+          finetune_every: Annotated[int | None, typer.Option("--finetune-every", help="cluster schedule: re-score "
+                                                             "every N greedy steps, after 1 epoch of fine-tuning "
+                                                             "when --epochs is given")] = None,
           num_classes: NcOpt = None, width: WidthOpt = None, seed: SeedOpt = 0, threads: ThreadsOpt = "auto",
           project: ProjectOpt = "runs", name: NameOpt = None) -> None:
     """Prune a model (optionally fine-tune), and compare it with the original.
@@ -135,7 +138,7 @@ def prune(model: ModelOpt, data: OptDataOpt = None, task: TaskOpt = "detection",
                      ratios=None if ratios is None else str(ratios), round_to=round_to, ignore=split_values(ignore),
                      lut=None if lut is None else str(lut), calib_batches=calib_batches, options=parse_options(option),
                      steps=steps, step_schedule=step_schedule, max_drop=max_drop, max_ratio=max_ratio,
-                     min_channels=min_channels)
+                     min_channels=min_channels, finetune_every=finetune_every)
     if distill and not epochs:
         fail("--distill: distillation happens while fine-tuning; add --epochs N")
     tune = (train_spec(FinetuneSpec, "finetune", task, epochs=epochs, batch=batch, lr=lr, optimizer=optimizer,

@@ -9,11 +9,12 @@ each -> evaluate / count / time every model -> export -> draw samples -> write
 from __future__ import annotations
 
 import copy
+import dataclasses
 import datetime as _dt
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from torch import nn
@@ -22,7 +23,7 @@ import detprune
 from detprune.pipeline import steps
 from detprune.pipeline import criteria as crit
 from detprune.pipeline.data import Split, class_names, load_split
-from detprune.pipeline.models import load_model, make_adapter, model_names
+from detprune.pipeline.models import UnsupportedError, load_model, make_adapter, model_names
 from detprune.pipeline.recipe import Recipe
 from detprune.pipeline.runs import RunLog, write_json
 from detprune.pipeline.target import CostTarget, find_ratio
@@ -151,7 +152,7 @@ def _variants(recipe: Recipe, base: Variant, run_dir: Path, log: RunLog, metrics
             continue
         log(f"pruning with {name} " + how_pruned(p, ratio))
         pruned, report = steps.prune(base.model, name, p, img_size=recipe.img_size, ratio=ratio, calib=calib,
-                                     fallback=fallback, log=log)
+                                     fallback=fallback, log=log, between=_between(recipe, name, teacher, run_dir, log))
         info: dict[str, Any] = {"criterion": name, "prune_seconds": round(time.perf_counter() - t, 1), **_describe(report)}
         if p.schedule != "local":
             info["schedule"] = p.schedule
@@ -176,6 +177,25 @@ def _variants(recipe: Recipe, base: Variant, run_dir: Path, log: RunLog, metrics
         info["checkpoint"] = _save(v.model, run_dir, name)
         out.append(v)
     return out
+
+
+def _between(recipe: Recipe, name: str, teacher: nn.Module | None, run_dir: Path,
+             log: RunLog) -> Callable[[nn.Module, int], None] | None:
+    """The cluster schedule's short fine-tune every ``prune.finetune_every`` steps: one epoch of ``finetune``."""
+    f = recipe.finetune
+    if recipe.prune.finetune_every is None or f is None or f.epochs == 0:
+        return None
+    short = dataclasses.replace(f, epochs=1)
+
+    def tune(model: nn.Module, rnd: int) -> None:
+        tuned = steps.train(model, recipe.data, short, img_size=recipe.img_size,
+                            run_dir=run_dir / "finetune" / f"{name}-round{rnd}", workers=recipe.workers,
+                            seed=recipe.seed + rnd, log=log, teacher=teacher, classes=recipe.classes)
+        if tuned is not model:
+            raise UnsupportedError("--finetune-every: cluster pruning fine-tunes the model in place between "
+                                   "rounds; this model's trainer returns a new one (Ultralytics)")
+
+    return tune
 
 
 def _iterative_variant(name: str, recipe: Recipe, base: Variant, ratio: float | None, calib: Split | None,

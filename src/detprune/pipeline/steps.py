@@ -174,7 +174,7 @@ def native_targets() -> bool:
 
 
 def _call_prune(model: nn.Module, criterion: str, spec: PruneSpec, img_size: int, ratio: float | None, data: Any,
-                kwargs: dict[str, Any]) -> Any:
+                kwargs: dict[str, Any], between: Callable[[nn.Module, int], None] | None = None) -> Any:
     """One pruning call: :func:`detprune.prune` (local/global schedule) or cluster pruning."""
     ex = example_input(model, img_size)
     if spec.schedule == "cluster":
@@ -182,7 +182,8 @@ def _call_prune(model: nn.Module, criterion: str, spec: PruneSpec, img_size: int
 
         return cluster_prune(model, ex, spec.target, criterion=criterion, runtime=spec.runtime, ignore=list(spec.ignore),
                              data=data, lut=spec.lut, min_cluster=spec.round_to, max_ratio=spec.max_ratio,
-                             min_channels=spec.min_channels, **kwargs)
+                             min_channels=spec.min_channels, finetune=between, finetune_every=spec.finetune_every,
+                             **kwargs)
     how: dict[str, Any] = {}
     if ratio is not None:
         how["ratio"] = ratio
@@ -215,8 +216,10 @@ def criterion_inputs(model: nn.Module, criterion: str, spec: PruneSpec, calib: S
 
 def prune(model: nn.Module, criterion: str, spec: PruneSpec, *, img_size: int, ratio: float | None = None,
           calib: Split | None = None, fallback: tuple[CostTarget, float] | None = None,
-          log: Log = print) -> tuple[nn.Module, Any]:
+          log: Log = print, between: Callable[[nn.Module, int], None] | None = None) -> tuple[nn.Module, Any]:
     """A pruned deep copy of ``model`` and its :class:`~detprune.api.PruneReport`.
+
+    ``between(model, round)``: the cluster schedule's fine-tune every ``spec.finetune_every`` greedy steps.
 
     With ``spec.target`` and ``ratio=None``, :func:`detprune.prune` searches the target itself.
     ``fallback=(target, goal)`` is for installations without that: ``ratio`` then comes from
@@ -227,7 +230,7 @@ def prune(model: nn.Module, criterion: str, spec: PruneSpec, *, img_size: int, r
         pruned = copy.deepcopy(model)
         data, kwargs = criterion_inputs(pruned, criterion, spec, calib)
         try:
-            report = _call_prune(pruned, criterion, spec, img_size, ratio, data, kwargs)
+            report = _call_prune(pruned, criterion, spec, img_size, ratio, data, kwargs, between)
         except NotImplementedError as exc:
             raise UnsupportedError(f"criterion {criterion!r} cannot run on this model: {exc}") from exc
         if fallback is None or cost_of(pruned, example_input(pruned, img_size), fallback[0].metric) <= fallback[1]:
