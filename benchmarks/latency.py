@@ -109,7 +109,8 @@ def variants(base: nn.Module, x: Tensor, macs: float, runtime: str, args: argpar
                             "staircases_found": sum(src == "staircase" for _, src in rep.clusters.values()),
                             "groups": len(rep.clusters), "cluster_sizes": sizes, "steps": len(rep.steps),
                             "measurements": rep.measurements, "warnings": len(caught), "lut": str(rep.lut_path),
-                            "estimate_ms": round(last, 2), "measured_ms": round(rep.latency_after_ms, 2)}
+                            "estimate_ms": round(last, 2), "measured_ms": round(rep.latency_after_ms, 2),
+                            "mode": rep.mode, "compared": {k: round(v, 3) for k, v in rep.compared.items()}}
         else:
             kw = {"ratio": {}, "round8": {"round_to": 8}, "global": {"schedule": "global"}}[method]
             rep = detprune.prune(model, x, "l1", target=f"macs={macs}", measure=False, **kw)
@@ -250,7 +251,7 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--probe-calls", type=int, default=3)
     ap.add_argument("--cluster", type=int, default=None, help="skip staircases, use this cluster size")
     ap.add_argument("--min-cluster", type=int, default=None, help="raise smaller staircase sizes to this")
-    ap.add_argument("--mode", default="table", choices=("table", "layers", "model"),
+    ap.add_argument("--mode", default="table", choices=("table", "layers", "model", "best"),
                     help="how cluster pruning prices a step (detprune.schedule.cluster_prune)")
     ap.add_argument("--lut-dir", type=Path, default=None,
                     help="where latency tables are kept and reused (default: the detprune cache, latency-bench/)")

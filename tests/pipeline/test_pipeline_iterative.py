@@ -60,6 +60,8 @@ def test_max_drop_stops_and_keeps_the_last_acceptable_step(tmp_path: Path, run: 
     (["-m", "ultralytics:yolov8n.yaml", "-d", "synthetic:8", "--ratio", "0.3", "--steps", "2", "--epochs", "1"],
      "--steps: iterative pruning fine-tunes the model in place"),
     (["--ratio", "0.3", "--schedule", "global", "--min-channels", "0"], "--min-channels: must be >= 1"),
+    (["--target", "macs=0.5", "--schedule", "cluster", "--pricing", "fastest"], "--pricing: must be one of"),
+    (["--ratio", "0.3", "--pricing", "best"], "--pricing: prices the cluster schedule's steps, not 'local'"),
 ])
 def test_bad_iterative_arguments_exit_2(args: list[str], words: str, tmp_path: Path) -> None:
     result = runner.invoke(app, ["prune", "-m", "yolov8n", "--img-size", "64", "--threads", "1",

@@ -162,3 +162,43 @@ def test_staircase_fallback_is_the_block_of_the_tables_device(tiny) -> None:
     with pytest.warns(StaircaseWarning, match="no clear latency staircase"):
         fit = gl.staircase(g.index, 1, window=16, step=2)
     assert (fit.cluster, fit.source) == (8, "fallback") and gl.measured == 0
+
+
+def test_best_pricing_keeps_the_faster_of_both_pricings(tiny, tmp_path, monkeypatch) -> None:
+    """mode="best" prunes with each pricing and keeps the variant the side-by-side timing finds faster."""
+    import torch
+
+    from detprune.schedule import cluster_best
+
+    model, x = tiny
+    ms = {"table": 2.0, "layers": 1.0}  # "layers" wins, whatever this machine's timings say
+    timed: list[int] = []
+
+    def fake_compare(models, *args, **kwargs):
+        timed.append(len(models))
+        return torch.tensor([4.0] + [ms[m._pricing] for m in models[1:]]).numpy()
+
+    real_prune = cluster_prune
+
+    def tagged(trial, *args, mode, **kwargs):  # remember which pricing made which trial
+        report = real_prune(trial, *args, mode=mode, **kwargs)
+        trial._pricing = mode
+        return report
+
+    monkeypatch.setattr(cluster_best, "compare", fake_compare)
+    monkeypatch.setattr("detprune.schedule.cluster_prune.cluster_prune", tagged)
+    original = model
+    report = cluster_best.best_pricing(model, x, "macs=0.6", criterion="l1", lut=tmp_path / "b.json", **FAST)
+    assert model is original and model._pricing == "layers" and report.mode == "best: layers"
+    assert report.compared == {"table": 2.0, "layers": 4.0} and timed == [3]
+    assert count_macs(model, x) <= 0.6 * report.macs_before
+    assert model(x)[0].shape[0] == 1  # the adopted variant runs
+
+
+def test_best_pricing_through_cluster_prune(tiny, tmp_path) -> None:
+    model, x = tiny
+    before = count_macs(model, x)
+    report = cluster_prune(model, x, "macs=0.6", criterion="l1", lut=tmp_path / "c.json", mode="best", **FAST)
+    assert report.mode in ("best: table", "best: layers") and set(report.compared) == {"table", "layers"}
+    assert report.compared[report.mode.split(": ")[1]] == max(report.compared.values())
+    assert count_macs(model, x) <= 0.6 * before

@@ -99,6 +99,10 @@ def prune(model: ModelOpt, data: OptDataOpt = None, task: TaskOpt = "detection",
                                                    "group's channels removed")] = 0.9,
           min_channels: Annotated[int, typer.Option("--min-channels", help="global / cluster schedule: fewest "
                                                     "channels a group keeps")] = 1,
+          pricing: Annotated[str, typer.Option("--pricing", help="cluster schedule: price a step from per-layer "
+                                               "timings (table), a group's layers alone (layers), the whole model "
+                                               "(model, slow) or prune with table and layers and keep the faster "
+                                               "(best)")] = "table",
           finetune_every: Annotated[int | None, typer.Option("--finetune-every", help="cluster schedule: re-score "
                                                              "every N greedy steps, after 1 epoch of fine-tuning "
                                                              "when --epochs is given")] = None,
@@ -138,7 +142,7 @@ def prune(model: ModelOpt, data: OptDataOpt = None, task: TaskOpt = "detection",
                      ratios=None if ratios is None else str(ratios), round_to=round_to, ignore=split_values(ignore),
                      lut=None if lut is None else str(lut), calib_batches=calib_batches, options=parse_options(option),
                      steps=steps, step_schedule=step_schedule, max_drop=max_drop, max_ratio=max_ratio,
-                     min_channels=min_channels, finetune_every=finetune_every)
+                     min_channels=min_channels, finetune_every=finetune_every, pricing=pricing)
     if distill and not epochs:
         fail("--distill: distillation happens while fine-tuning; add --epochs N")
     tune = (train_spec(FinetuneSpec, "finetune", task, epochs=epochs, batch=batch, lr=lr, optimizer=optimizer,

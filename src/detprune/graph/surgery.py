@@ -109,6 +109,13 @@ def _refresh_conv(conv: nn.modules.conv._ConvNd, old: dict) -> None:
     conv.out_channels, conv.in_channels = w.shape[0], w.shape[1] * conv.groups
 
 
+def adopt(model: nn.Module, other: nn.Module) -> None:
+    """Make ``model`` (in place, same object) hold ``other``'s modules and tensors: a pruned variant
+    has other shapes, so ``load_state_dict`` cannot; callers keep their reference to ``model``."""
+    model.__dict__.clear()
+    model.__dict__.update(other.__dict__)
+
+
 def refresh_submodules(model: nn.Module) -> None:
     """Run the by-name refreshers (e.g. Ultralytics' C2f.c) over a whole model after pruning."""
     for m in model.modules():

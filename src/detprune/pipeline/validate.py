@@ -243,6 +243,11 @@ def validate(r: Recipe) -> None:
         _check(0 < p.max_ratio <= 1, "prune.max_ratio", f"must be in (0, 1], got {p.max_ratio}")
         _check(p.min_channels >= 1, "prune.min_channels", f"must be >= 1, got {p.min_channels}")
         _iterative(r)
+        from detprune.schedule.layer_latency import PRICING_MODES
+
+        _check(p.pricing in PRICING_MODES, "prune.pricing", f"must be one of {', '.join(PRICING_MODES)}, got {p.pricing!r}")
+        _check(p.pricing == "table" or p.schedule == "cluster", "prune.pricing",
+               f"prices the cluster schedule's steps, not {p.schedule!r}'s")
         if p.finetune_every is not None:
             _check(p.finetune_every >= 1, "prune.finetune_every", f"must be >= 1, got {p.finetune_every}")
             _check(p.schedule == "cluster", "prune.finetune_every",

@@ -32,7 +32,7 @@ from detprune.graph.surgery import refresh_submodules, remove_channels
 from detprune.schedule.cluster import ClusterState, GreedyStep, Removal, greedy_clusters
 from detprune.schedule.cost import CostModel
 from detprune.schedule.global_rank import normalised
-from detprune.schedule.layer_latency import MODES, GroupLatency
+from detprune.schedule.layer_latency import PRICING_MODES, GroupLatency
 from detprune.schedule.layer_table import LayerTable
 from detprune.schedule.lut import LatencyLUT
 from detprune.schedule.preview import pruned_copy
@@ -65,6 +65,7 @@ class ClusterReport:
     measurements: int = 0
     rounds: int = 0
     lut_path: Path | None = None
+    compared: dict[str, float] = field(default_factory=dict)  # mode="best": speed-up of each pricing tried
 
     @property
     def speedup(self) -> float:
@@ -97,7 +98,8 @@ def cluster_prune(model: nn.Module, example_inputs: Any, target: Target | str, c
     ``mode``: how a step's latency saving is priced: ``"table"`` (default) sums per-layer timings
     over (in, out) widths at the current widths of every group (no double counting where groups
     meet), ``"layers"`` times the group's layers alone at full neighbour widths (the estimate
-    overshoots once neighbours shrink), ``"model"`` times the whole model per width (slow).
+    overshoots once neighbours shrink), ``"model"`` times the whole model per width (slow), ``"best"``
+    prunes with "table" and with "layers" and keeps the faster result (:mod:`.cluster_best`).
     Cluster sizes always come from the group staircases (``"model"``: whole-model staircases).
     ``max_verify``: most real latency checks (default: every time the estimate reaches a latency
     goal; after the last allowed check the estimate is trusted, which on runtimes whose isolated
@@ -112,8 +114,16 @@ def cluster_prune(model: nn.Module, example_inputs: Any, target: Target | str, c
     """
     from detprune.api import groups as find_groups  # api imports the schedule package
 
-    if mode not in MODES + ("table",):
-        raise ValueError(f"mode must be one of {MODES + ('table',)}, got {mode!r}")
+    if mode not in PRICING_MODES:
+        raise ValueError(f"mode must be one of {PRICING_MODES}, got {mode!r}")
+    if mode == "best":
+        from detprune.schedule.cluster_best import best_pricing
+
+        return best_pricing(model, example_inputs, target, criterion=criterion, runtime=runtime, ignore=ignore,
+                            data=data, lut=lut, save_lut=save_lut, threads=threads, cluster=cluster,
+                            min_cluster=min_cluster, window=window, probe_step=probe_step, max_ratio=max_ratio,
+                            min_channels=min_channels, finetune=finetune, finetune_every=finetune_every,
+                            max_verify=max_verify, rounds=rounds, calls=calls, **criterion_kwargs)
     goal_t = Target.parse(target, runtime or "torch")
     rt = goal_t.runtime if goal_t.metric == "latency" else str(parse_runtime(runtime or "torch"))
     threads = torch.get_num_threads() if threads is None else int(threads)

@@ -19,6 +19,7 @@ from typing import Any
 
 from torch import nn
 
+from detprune.graph.surgery import adopt
 from detprune.schedule.target import Target
 
 STEP_SCHEDULES = ("linear", "geometric")
@@ -93,12 +94,6 @@ class IterativeResult:
         return plot_iterative(self, path)
 
 
-def _restore(model: nn.Module, snapshot: nn.Module) -> None:
-    """Put ``snapshot``'s modules and tensors back into ``model`` (shapes differ, so no load_state_dict)."""
-    model.__dict__.clear()
-    model.__dict__.update(snapshot.__dict__)
-
-
 def iterative_prune(model: nn.Module, example_inputs: Any, steps: int = 5, final_ratio: float | None = None,
                     target: Target | str | None = None, schedule: str = "geometric",
                     finetune: Callable[[nn.Module, int], None] | None = None,
@@ -160,7 +155,7 @@ def iterative_prune(model: nn.Module, example_inputs: Any, steps: int = 5, final
             result.reason = f"mAP {final_map:.4f} is {base_map - final_map:.4f} below the unpruned {base_map:.4f} " \
                             f"(limit {max_drop:g}) at step {i}"
             if snapshot is not None:
-                _restore(model, snapshot)
+                adopt(model, snapshot)
                 result.kept_step = i - 1
             else:
                 result.kept_step = i

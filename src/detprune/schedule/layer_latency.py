@@ -28,6 +28,7 @@ from detprune.schedule.select import select_lowest
 from detprune.schedule.staircase import ClusterFit, derive_cluster
 
 MODES = ("layers", "model")
+PRICING_MODES = MODES + ("table", "best")  # cluster_prune(mode=...): these, the per-layer table, or the faster of two
 
 
 def input_width(module: nn.Module) -> tuple[int, int] | None:
