@@ -67,3 +67,18 @@ OptionOpt = Annotated[list[str] | None, typer.Option("--option", "-o", metavar="
 FormatOpt = Annotated[list[str] | None, typer.Option("--format", "-f", metavar="FORMAT",
                                                      help="onnx | openvino (repeat or comma-separate)")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="random seed")]
+StepsOpt = Annotated[int, typer.Option("--steps", help="iterative pruning: N rounds of prune -> fine-tune (--epochs "
+                                       "per round)")]
+StepScheduleOpt = Annotated[str, typer.Option("--step-schedule", help="linear | geometric: how the cut is split over "
+                                              "--steps")]
+MaxDropOpt = Annotated[float | None, typer.Option("--max-drop", help="with --steps: stop when mAP50 falls more than "
+                                                  "this below the unpruned model (e.g. 0.02)")]
+MaxRatioOpt = Annotated[float, typer.Option("--max-ratio", help="global / cluster schedule: most of one group's "
+                                            "channels removed")]
+MinChannelsOpt = Annotated[int, typer.Option("--min-channels", help="global / cluster schedule: fewest channels a "
+                                             "group keeps")]
+PricingOpt = Annotated[str, typer.Option("--pricing", help="cluster schedule: price a step from per-layer timings "
+                                         "(table), a group's layers alone (layers), the whole model (model, slow), or "
+                                         "prune with table and layers and keep the faster (best)")]
+FinetuneEveryOpt = Annotated[int | None, typer.Option("--finetune-every", help="cluster schedule: re-score every N "
+                                                      "greedy steps, after 1 epoch of fine-tuning with --epochs")]

@@ -14,7 +14,8 @@ import typer
 from detprune.cli.common import (app, bench_spec, check_task, console, errors, execute, fail, img_size_for, make_recipe,
                                  parse_options, parse_threads, split_values, target_runtimes, train_spec, width_for)
 from detprune.cli.options import (BatchOpt, BnSparsityOpt, CalibOpt, CriteriaOpt, DataOpt, DistillOpt, EpochsOpt,
-                                  EvalImgOpt, IgnoreOpt, ImgOpt, KeepOpt, LrOpt, LutOpt, MaxImagesOpt, ModelOpt, NameOpt,
+                                  EvalImgOpt, FinetuneEveryOpt, IgnoreOpt, ImgOpt, KeepOpt, LrOpt, LutOpt,
+                                  MaxDropOpt, MaxRatioOpt, MinChannelsOpt, PricingOpt, StepScheduleOpt, StepsOpt, MaxImagesOpt, ModelOpt, NameOpt,
                                   NcOpt, OptDataOpt, OptimizerOpt, OptionOpt, ProjectOpt, RatioOpt, RatiosOpt,
                                   RoundOpt, RuntimeOpt, ScheduleOpt, SeedOpt, TargetOpt, TaskImgOpt, TaskOpt,
                                   ThreadsOpt, WidthOpt)
@@ -89,23 +90,9 @@ def prune(model: ModelOpt, data: OptDataOpt = None, task: TaskOpt = "detection",
           calib_batches: CalibOpt = 4,
           option: OptionOpt = None, eval_images: EvalImgOpt = None, runtime: RuntimeOpt = None,
           img_size: TaskImgOpt = None, classes: KeepOpt = None,
-          steps: Annotated[int, typer.Option("--steps", help="iterative pruning: N rounds of prune -> fine-tune "
-                                             "(--epochs per round)")] = 1,
-          step_schedule: Annotated[str, typer.Option("--step-schedule", help="linear | geometric: how the cut is "
-                                                     "split over --steps")] = "geometric",
-          max_drop: Annotated[float | None, typer.Option("--max-drop", help="with --steps: stop when mAP50 falls "
-                                                         "more than this below the unpruned model (e.g. 0.02)")] = None,
-          max_ratio: Annotated[float, typer.Option("--max-ratio", help="global / cluster schedule: most of one "
-                                                   "group's channels removed")] = 0.9,
-          min_channels: Annotated[int, typer.Option("--min-channels", help="global / cluster schedule: fewest "
-                                                    "channels a group keeps")] = 1,
-          pricing: Annotated[str, typer.Option("--pricing", help="cluster schedule: price a step from per-layer "
-                                               "timings (table), a group's layers alone (layers), the whole model "
-                                               "(model, slow) or prune with table and layers and keep the faster "
-                                               "(best)")] = "table",
-          finetune_every: Annotated[int | None, typer.Option("--finetune-every", help="cluster schedule: re-score "
-                                                             "every N greedy steps, after 1 epoch of fine-tuning "
-                                                             "when --epochs is given")] = None,
+          steps: StepsOpt = 1, step_schedule: StepScheduleOpt = "geometric", max_drop: MaxDropOpt = None,
+          max_ratio: MaxRatioOpt = 0.9, min_channels: MinChannelsOpt = 1, pricing: PricingOpt = "table",
+          finetune_every: FinetuneEveryOpt = None,
           num_classes: NcOpt = None, width: WidthOpt = None, seed: SeedOpt = 0, threads: ThreadsOpt = "auto",
           project: ProjectOpt = "runs", name: NameOpt = None) -> None:
     """Prune a model (optionally fine-tune), and compare it with the original.
