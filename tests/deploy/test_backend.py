@@ -30,6 +30,8 @@ from detprune.schedule.target import Target
     ("openvino:gpu", "openvino", "gpu", "openvino:gpu"),
     ("openvino:GPU.1", "openvino", "gpu.1", "openvino:gpu.1"),
     ("openvino:gpu:1", "openvino", "gpu.1", "openvino:gpu.1"),
+    ("openvino:gpu.0", "openvino", "gpu", "openvino:gpu"),  # OpenVINO names a lone GPU "GPU"
+    ("torch:cuda:01", "torch", "cuda:1", "torch:cuda:1"),
 ])
 def test_parse_runtime(text: str, runtime: str, device: str, canonical: str) -> None:
     backend = parse_runtime(text)
@@ -100,8 +102,12 @@ def test_onnxruntime_falling_back_to_cpu_is_refused(tmp_path: Path, monkeypatch:
     x = torch.randn(1, 3, 16, 16)
     path = export_onnx(nn.Conv2d(3, 4, 3).eval(), x, tmp_path / "m.onnx")
     monkeypatch.setattr(ort, "get_available_providers", lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"])
-    with pytest.warns(UserWarning), pytest.raises(ValueError, match="could not load its CUDA provider"):
-        file_runner(path, x, "onnxruntime:cuda", threads=1)
+    check_device.cache_clear()  # the device check is cached per backend: make it see the claimed provider
+    try:
+        with pytest.warns(UserWarning), pytest.raises(ValueError, match="could not load its CUDA provider"):
+            file_runner(path, x, "onnxruntime:cuda", threads=1)
+    finally:
+        check_device.cache_clear()  # and do not let the claim outlive this test
 
 
 def test_to_device_moves_nested_inputs_and_keeps_their_shape() -> None:

@@ -62,6 +62,8 @@ def test_max_drop_stops_and_keeps_the_last_acceptable_step(tmp_path: Path, run: 
     (["--ratio", "0.3", "--schedule", "global", "--min-channels", "0"], "--min-channels: must be >= 1"),
     (["--target", "macs=0.5", "--schedule", "cluster", "--pricing", "fastest"], "--pricing: must be one of"),
     (["--ratio", "0.3", "--pricing", "best"], "--pricing: prices the cluster schedule's steps, not 'local'"),
+    (["--target", "macs=0.5", "--schedule", "cluster", "--pricing", "best", "--finetune-every", "2"],
+     "--finetune-every: --pricing best prunes twice"),
 ])
 def test_bad_iterative_arguments_exit_2(args: list[str], words: str, tmp_path: Path) -> None:
     result = runner.invoke(app, ["prune", "-m", "yolov8n", "--img-size", "64", "--threads", "1",
@@ -105,3 +107,24 @@ def test_finetune_every_is_for_the_cluster_schedule(tmp_path: Path) -> None:
     result = runner.invoke(app, ["prune", "-m", "yolov8n", "--ratio", "0.3", "--finetune-every", "2",
                                  "--img-size", "64", "--project", str(tmp_path)])
     assert result.exit_code == 2 and "--finetune-every: is for the cluster schedule" in result.output, result.output
+
+
+def test_max_ratio_bounds_the_whole_iterative_cut(tmp_path: Path, run: Callable[[Recipe, Path], dict]) -> None:
+    """Each step caps what is left of a group, so the cap is compounded down: after every step a group has
+    lost at most --max-ratio of its original channels, not 1 - (1 - max_ratio) ** steps."""
+    import torch
+
+    from detprune.detection.models import build_model
+    from detprune.pipeline.iterate import step_cap
+
+    assert (1 - step_cap(0.3, 3)) ** 3 == pytest.approx(0.7)
+    recipe = Recipe(model="yolov8n", img_size=64, threads=1, command="prune",
+                    prune=PruneSpec(criteria=["l1"], ratio=0.5, schedule="global", steps=3, max_ratio=0.3))
+    run(recipe, tmp_path)
+    pruned = dict(detprune.load(tmp_path / "weights" / "l1.safetensors").named_modules())
+    original = dict(build_model("yolov8n", 80).named_modules())
+    kept = {n: pruned[n].out_channels / m.out_channels for n, m in original.items()
+            if isinstance(m, torch.nn.Conv2d) and pruned[n].out_channels != m.out_channels}
+    assert kept and min(kept.values()) >= 0.7 - 0.05, sorted(kept.items(), key=lambda kv: kv[1])[:3]
+    report = (tmp_path / "report.md").read_text()  # no finetune section: the report must not claim one
+    assert "pruned in 3 geometric step(s); mAP50" in report and "followed by fine-tuning" not in report

@@ -187,9 +187,11 @@ def test_best_pricing_keeps_the_faster_of_both_pricings(tiny, tmp_path, monkeypa
 
     monkeypatch.setattr(cluster_best, "compare", fake_compare)
     monkeypatch.setattr("detprune.schedule.cluster_prune.cluster_prune", tagged)
-    original = model
+    original = model.train()
     report = cluster_best.best_pricing(model, x, "macs=0.6", criterion="l1", lut=tmp_path / "b.json", **FAST)
     assert model is original and model._pricing == "layers" and report.mode == "best: layers"
+    assert model.training  # as the caller left it, though timing put the variants in eval mode
+    model.eval()
     assert report.compared == {"table": 2.0, "layers": 4.0} and timed == [3]
     assert count_macs(model, x) <= 0.6 * report.macs_before
     assert model(x)[0].shape[0] == 1  # the adopted variant runs

@@ -13,6 +13,7 @@ provider it cannot load).
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -56,19 +57,23 @@ def parse_runtime(text: str | Backend) -> Backend:
         return Backend(runtime)
     if runtime == "openvino":
         m = re.fullmatch(r"gpu(?:[.:](\d+))?", device)
-        if m:
-            return Backend(runtime, "gpu" if m.group(1) is None else f"gpu.{m.group(1)}")
+        if m:  # OpenVINO lists a lone GPU as "GPU": index 0 is spelled that way, one name per device
+            index = int(m.group(1) or 0)
+            return Backend(runtime, f"gpu.{index}" if index else "gpu")
     else:
         m = re.fullmatch(r"(?:cuda|gpu)(?::(\d+))?", device)
         if m:
-            return Backend(runtime, f"cuda:{m.group(1) or 0}")
+            return Backend(runtime, f"cuda:{int(m.group(1) or 0)}")
         if runtime == "torch" and device == "mps":
             return Backend(runtime, "mps")
     raise ValueError(f"runtime {text!r}: unknown device {device!r} for {runtime}; choose from {_DEVICES[runtime]}")
 
 
+@functools.cache
 def check_device(backend: Backend) -> None:
-    """Raise if ``backend``'s GPU is not usable here (naming what is), instead of timing the CPU."""
+    """Raise if ``backend``'s GPU is not usable here (naming what is), instead of timing the CPU.
+
+    Cached: latency tables build a runner per width timed, and OpenVINO's device query is not free."""
     if not backend.on_gpu:
         return
     if backend.runtime == "torch":
@@ -88,7 +93,7 @@ def check_device(backend: Backend) -> None:
         import openvino as ov
 
         devices = ov.Core().available_devices
-        want = backend.device.upper()
+        want = backend.device.upper()  # "GPU" (the first) or "GPU.1"
         ok = any(d == want or (want == "GPU" and d.startswith("GPU")) for d in devices)
         seen = f"OpenVINO devices: {', '.join(devices)}"
     if not ok:

@@ -18,9 +18,16 @@ from torch import nn
 import detprune
 from detprune.pipeline import steps
 from detprune.pipeline.data import Split
-from detprune.pipeline.models import UnsupportedError, example_input
+from detprune.pipeline.models import example_input
 from detprune.pipeline.recipe import EvalSpec, Recipe
+from detprune.report.format import fmt_metric
 from detprune.schedule.iterative import IterativeResult, StepRecord, iterative_prune
+
+
+def step_cap(max_ratio: float, steps: int) -> float:
+    """The per-step ``max_ratio`` whose compound over ``steps`` steps is ``max_ratio``: each step caps what is
+    *left* of a group, so the same cap every step would let a group lose 1 - (1 - max_ratio) ** steps."""
+    return 1 - (1 - max_ratio) ** (1 / steps)
 
 
 def prune_iteratively(model: nn.Module, criterion: str, recipe: Recipe, *, ratio: float | None, calib: Split | None,
@@ -37,18 +44,15 @@ def prune_iteratively(model: nn.Module, criterion: str, recipe: Recipe, *, ratio
     saved: list[str] = []
 
     def finetune(m: nn.Module, step: int) -> None:
-        tuned = steps.train(m, recipe.data, tune, img_size=recipe.img_size,
-                            run_dir=run_dir / "finetune" / f"{criterion}-step{step}", workers=recipe.workers,
-                            seed=recipe.seed + step, log=log, teacher=teacher, classes=recipe.classes)
-        if tuned is not m:
-            raise UnsupportedError("--steps: iterative pruning fine-tunes the model in place between steps; "
-                                   "this model's trainer returns a new one (Ultralytics): use one step")
+        steps.train_in_place(m, recipe.data, tune, "--steps", img_size=recipe.img_size,
+                             run_dir=run_dir / "finetune" / f"{criterion}-step{step}", workers=recipe.workers,
+                             seed=recipe.seed + step, log=log, teacher=teacher, classes=recipe.classes)
 
     def on_step(rec: StepRecord) -> None:
         path = detprune.save(pruned, run_dir / "weights" / f"{criterion}-step{rec.step}.safetensors")
         saved.append(str(path.relative_to(run_dir)))
-        tuned = f", fine-tuned {fmt(rec.map_after)}" if rec.map_after is not None else ""
-        log(f"  step {rec.step}/{p.steps}: MACs {rec.macs:,}, mAP50 pruned {fmt(rec.map_before)}{tuned}")
+        tuned = f", fine-tuned {fmt_metric(rec.map_after)}" if rec.map_after is not None else ""
+        log(f"  step {rec.step}/{p.steps}: MACs {rec.macs:,}, mAP50 pruned {fmt_metric(rec.map_before)}{tuned}")
 
     log(f"pruning with {criterion} in {p.steps} {p.step_schedule} steps "
         + (f"to {p.target}" if ratio is None else f"to ratio {ratio:.3f}")
@@ -58,11 +62,8 @@ def prune_iteratively(model: nn.Module, criterion: str, recipe: Recipe, *, ratio
         target=p.target if ratio is None else None, schedule=p.step_schedule,
         finetune=finetune if tune is not None else None, evaluate=evaluate, max_drop=p.max_drop,
         criterion=criterion, on_step=on_step, alloc_schedule=p.schedule, ignore=list(p.ignore), round_to=p.round_to,
-        data=data, max_ratio=p.max_ratio, min_channels=p.min_channels, **kwargs)
+        data=data, max_ratio=step_cap(p.max_ratio, p.steps), min_channels=p.min_channels, **kwargs)
     if result.stopped_early:
         log(f"  stopped early: {result.reason}; kept step {result.kept_step}")
     return pruned.eval(), result, saved
 
-
-def fmt(v: float | None) -> str:
-    return "-" if v is None else f"{v:.3f}"

@@ -23,7 +23,7 @@ import detprune
 from detprune.pipeline import steps
 from detprune.pipeline import criteria as crit
 from detprune.pipeline.data import Split, class_names, load_split
-from detprune.pipeline.models import UnsupportedError, load_model, make_adapter, model_names
+from detprune.pipeline.models import load_model, make_adapter, model_names
 from detprune.pipeline.recipe import Recipe
 from detprune.pipeline.runs import RunLog, write_json
 from detprune.pipeline.target import CostTarget, find_ratio
@@ -188,12 +188,9 @@ def _between(recipe: Recipe, name: str, teacher: nn.Module | None, run_dir: Path
     short = dataclasses.replace(f, epochs=1)
 
     def tune(model: nn.Module, rnd: int) -> None:
-        tuned = steps.train(model, recipe.data, short, img_size=recipe.img_size,
-                            run_dir=run_dir / "finetune" / f"{name}-round{rnd}", workers=recipe.workers,
-                            seed=recipe.seed + rnd, log=log, teacher=teacher, classes=recipe.classes)
-        if tuned is not model:
-            raise UnsupportedError("--finetune-every: cluster pruning fine-tunes the model in place between "
-                                   "rounds; this model's trainer returns a new one (Ultralytics)")
+        steps.train_in_place(model, recipe.data, short, "--finetune-every", img_size=recipe.img_size,
+                             run_dir=run_dir / "finetune" / f"{name}-round{rnd}", workers=recipe.workers,
+                             seed=recipe.seed + rnd, log=log, teacher=teacher, classes=recipe.classes)
 
     return tune
 

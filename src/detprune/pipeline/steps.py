@@ -64,6 +64,14 @@ def train(model: nn.Module, data: str, spec: TrainSpec, *, img_size: int, run_di
     return adapter.model.eval()
 
 
+def train_in_place(model: nn.Module, data: str, spec: TrainSpec, flag: str, **kwargs: Any) -> None:
+    """:func:`train` for callers that keep pruning the same module afterwards (iterative rounds, cluster
+    rounds): Ultralytics' trainer returns a new model instead, which ``flag`` cannot use."""
+    if train(model, data, spec, **kwargs) is not model:
+        raise UnsupportedError(f"{flag}: pruning continues on the fine-tuned model in place between rounds; this "
+                               "model's trainer returns a new one (Ultralytics): use a built-in or torchvision detector")
+
+
 def distill_loss(student: nn.Module, teacher: nn.Module | None, weight: float, log: Log = print,
                  kind: str | None = None) -> Any:
     """Distillation from ``teacher`` on the raw prediction maps of a built-in YOLO.

@@ -252,6 +252,8 @@ def validate(r: Recipe) -> None:
             _check(p.finetune_every >= 1, "prune.finetune_every", f"must be >= 1, got {p.finetune_every}")
             _check(p.schedule == "cluster", "prune.finetune_every",
                    f"is for the cluster schedule's greedy steps, not {p.schedule!r} (see --steps)")
+            _check(p.pricing != "best", "prune.finetune_every",
+                   "--pricing best prunes twice and would fine-tune both candidates; choose one pricing")
         _check(p.calib_batches >= 1 and p.calib_batch >= 1, "prune.calib_batches", "must be >= 1")
         data_driven = [n for n in p.criteria if n in crit.available() and crit.needs_data(n)]
         _check(r.data is not None or not data_driven, "data", f"criterion {', '.join(data_driven)} needs calibration data")

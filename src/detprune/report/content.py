@@ -66,8 +66,11 @@ def _groups_table(rows: list[dict[str, Any]]) -> Table | None:
 
 def _iterative_section(name: str, it: dict[str, Any], figures: set[str]) -> Section:
     macs0, params0 = it["baseline_macs"], it["baseline_params"]
-    blocks: list[Any] = [f"`{name}` pruned in {len(it['steps'])} {it.get('schedule', '')} step(s), each followed by "
-                         "fine-tuning; mAP50 on the evaluation images right after pruning and after fine-tuning."]
+    tuned = any(s.get("map_after") is not None for s in it["steps"])
+    blocks: list[Any] = [f"`{name}` pruned in {len(it['steps'])} {it.get('schedule', '')} step(s)"
+                         + (", each followed by fine-tuning" if tuned else "")
+                         + "; mAP50 on the evaluation images right after pruning"
+                         + (" and after fine-tuning." if tuned else ".")]
     if f"iterative_{name}" in figures:
         blocks.append(Figure(f"iterative_{name}", f"mAP50 and MACs per step of {name}"))
     ckpts = it.get("checkpoints") or []

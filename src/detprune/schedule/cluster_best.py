@@ -32,14 +32,15 @@ def best_pricing(model: nn.Module, example_inputs: Any, target: Any, **options: 
     copies; ``model`` becomes the faster result; its report's ``compared`` holds both measurements."""
     from detprune.schedule.cluster_prune import cluster_prune
 
+    was_training = model.training
     trials = [copy.deepcopy(model) for _ in PRICINGS]
     reports = [cluster_prune(trial, example_inputs, target, mode=mode, **options)
                for trial, mode in zip(trials, PRICINGS)]
-    threads = options.get("threads") or torch.get_num_threads()
-    rounds, calls = options.get("rounds", 5), options.get("calls", 3)
-    ms = compare([model, *trials], example_inputs, reports[0].runtime, threads, rounds + 2, calls)
+    threads = options["threads"] or torch.get_num_threads()
+    ms = compare([model, *trials], example_inputs, reports[0].runtime, threads, options["rounds"] + 2, options["calls"])
     best = int(np.argmin(ms[1:]))
     adopt(model, trials[best])
+    model.train(was_training)  # timing left every variant in eval mode
     report = reports[best]
     report.mode = f"best: {PRICINGS[best]}"
     report.compared = {mode: float(ms[0] / t) for mode, t in zip(PRICINGS, ms[1:])}  # speed-up of each pricing
