@@ -58,7 +58,9 @@ REPO = Path(__file__).resolve().parents[1]
 BCCD = REPO.parent / "shared" / "data" / "bccd"
 CRITERIA = ("attribution", "coupling", "l1", "random")
 # named attribution settings, usable in --criteria beside the plain criteria
-VARIANTS = {"attribution_labels": ("attribution", {"use_labels": True, "reduction": "mean_abs"})}
+VARIANTS = {"attribution_labels": ("attribution", {"use_labels": True, "reduction": "mean_abs"}),
+            "attribution_detected": ("attribution", {"use_labels": True, "detected_only": True,
+                                                     "reduction": "mean_abs"})}
 
 
 def parse_args() -> argparse.Namespace:

@@ -101,6 +101,20 @@ def test_ground_truth_boxes_as_spatial_mask() -> None:
         crit.prepare(model, groups, data=[images])
 
 
+def test_detected_only_keeps_the_labelled_cells_that_fire() -> None:
+    # one 4x4 level, class 0; the box covers the top-left 2x2 cells (centres at 1 and 3 px, stride 2)
+    logits = torch.full((1, 1, 1, 4, 4), -10.0)
+    logits[0, 0, 0, 0, 0] = 3.0  # labelled and detected
+    logits[0, 0, 0, 3, 3] = 3.0  # detected, not labelled
+    targets = [{"boxes": torch.tensor([[0.0, 0.0, 3.5, 3.5]]), "labels": torch.tensor([0])}]
+    labels = get_criterion("attribution", use_labels=True, progress=False)
+    detected = get_criterion("attribution", use_labels=True, detected_only=True, progress=False)
+    assert labels.target(logits, lambda raw: [raw], targets, (8, 8)).item() == 3.0 - 3 * 10.0
+    assert detected.target(logits, lambda raw: [raw], targets, (8, 8)).item() == 3.0
+    with pytest.raises(ValueError, match="use_labels"):
+        get_criterion("attribution", detected_only=True)
+
+
 def test_default_scores_fn_and_errors() -> None:
     model = ToyDetector()
     assert default_scores_fn(model) == model.class_logits

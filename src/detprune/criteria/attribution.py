@@ -8,7 +8,10 @@ network", Computers and Electronics in Agriculture, 2020. Per calibration image 
 is built from the raw class outputs ``S`` (see :mod:`detprune.criteria.score_maps`), a channel
 mask ``Mc`` (target classes ``classes``; all if None) and a spatial mask ``Ms``: elements whose
 class probability is >= ``tau`` (default 0.02), or, with ``use_labels=True``, the cells whose
-centre lies inside a ground-truth box of that class (plus the cell holding each box centre).
+centre lies inside a ground-truth box of that class (plus the cell holding each box centre);
+``detected_only=True`` keeps of those only the cells whose probability is also >= ``tau``, the
+positions that really detect the labelled objects (a small object's box also covers cells of the
+coarse levels, where the model never predicts it: BCCD Platelets, a quarter of the labelled cells).
 For every producer output A (gradient x activation attribution):
 
     score_k = sum over images of  max over (h, w) of (A * dT/dA)[k]      (reduction="max", paper)
@@ -56,13 +59,16 @@ class Attribution(ActivationCriterion):
     needs_grad = True
 
     def __init__(self, classes: Sequence[int] | None = None, tau: float = 0.02, use_labels: bool = False,
-                 reduction: str = "max", scores_fn: ScoresFn | None = None, space: str = "logit", **kwargs) -> None:
+                 reduction: str = "max", scores_fn: ScoresFn | None = None, space: str = "logit",
+                 detected_only: bool = False, **kwargs) -> None:
         super().__init__(**kwargs)
         if reduction not in ("max", "mean_abs"):
             raise ValueError(f"reduction must be 'max' or 'mean_abs', got {reduction!r}")
         if space not in ("logit", "prob"):
             raise ValueError(f"space must be 'logit' or 'prob', got {space!r}")
-        self.classes, self.tau, self.use_labels = classes, tau, use_labels
+        if detected_only and not use_labels:
+            raise ValueError("detected_only=True restricts the label mask: it needs use_labels=True")
+        self.classes, self.tau, self.use_labels, self.detected_only = classes, tau, use_labels, detected_only
         self.reduction, self.scores_fn, self.space = reduction, scores_fn, space
 
     def statistic(self, maps: Tensor, grads: Tensor | None) -> Tensor:
@@ -79,12 +85,14 @@ class Attribution(ActivationCriterion):
             if self.classes is not None:
                 keep = torch.zeros_like(keep)
                 keep[list(self.classes)] = True
+            prob = level.detach().sigmoid() if self.space == "logit" else level.detach()
             if self.use_labels:
                 if targets is None:
                     raise ValueError("use_labels=True needs (images, targets) batches")
                 mask = box_mask(level, targets, input_hw, keep)
+                if self.detected_only:
+                    mask = mask & (prob >= self.tau)
             else:
-                prob = level.detach().sigmoid() if self.space == "logit" else level.detach()
                 mask = (prob >= self.tau) & keep.view(1, 1, nc, 1, 1)
             t = (level * mask).sum()
             total = t if total is None else total + t
