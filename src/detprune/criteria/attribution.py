@@ -11,7 +11,7 @@ class probability is >= ``tau`` (default 0.02), or, with ``use_labels=True``, th
 centre lies inside a ground-truth box of that class (plus the cell holding each box centre);
 ``detected_only=True`` keeps of those only the cells whose probability is also >= ``tau``, the
 positions that really detect the labelled objects (a small object's box also covers cells of the
-coarse levels, where the model never predicts it: BCCD Platelets, a quarter of the labelled cells).
+coarse levels, where the model never predicts it: on BCCD Platelets a third of the labelled cells).
 For every producer output A (gradient x activation attribution):
 
     score_k = sum over images of  max over (h, w) of (A * dT/dA)[k]      (reduction="max", paper)
