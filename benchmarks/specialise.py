@@ -324,10 +324,12 @@ def goal_check(rows: list[dict]) -> list[str]:
             attrs = [c for c in mean if c.startswith("attribution")]
             best_attr = max(attrs, key=mean.get) if attrs else None
             met = best_attr is not None and mean[best_attr] >= -2.5
-            ahead = best_attr is not None and "l1" in mean and mean[best_attr] > mean["l1"]
+            if best_attr is None or "l1" not in mean:
+                ahead = "not judged (l1 not in this run)" if best_attr else "not judged (no attribution run)"
+            else:
+                ahead = "yes" if mean[best_attr] > mean["l1"] else "no"
             out.append(f"- {key}, {target} % MACs: {', '.join(parts)}; best {max(mean, key=mean.get)}. Attribution "
-                       f"({best_attr}) within 2.5 points: {'yes' if met else 'no'}; ahead of l1: "
-                       f"{'yes' if ahead else 'no'}.")
+                       f"({best_attr}) within 2.5 points: {'yes' if met else 'no'}; ahead of l1: {ahead}.")
     return out
 
 
