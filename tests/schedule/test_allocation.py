@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from torch import nn
 
 import detprune
 from detprune.criteria import get_criterion
@@ -18,6 +19,8 @@ from detprune.schedule import (
     resolve_ratios,
     select_lowest,
 )
+from detprune.schedule.select import round_members
+from detprune.zoo import load_model
 
 
 def _scores(found, seed=0):
@@ -78,6 +81,41 @@ def test_round_to_keeps_multiples(tiny, schedule) -> None:
     for change in report.groups:
         if change.after != change.before:
             assert change.after % 8 == 0
+
+
+@pytest.mark.parametrize("schedule", ["local", "global", "layerwise"])
+def test_round_to_keeps_every_producer_of_a_concat_a_multiple(schedule) -> None:
+    # YOLOv8's C2f and PAN concatenate several convs: rounding only the group's width left
+    # producers at e.g. 41 + 7 channels
+    model, x = load_model("yolov8n").eval(), torch.rand(1, 3, 64, 64)
+    before = {n: m.out_channels for n, m in model.named_modules() if isinstance(m, nn.Conv2d)}
+    detprune.prune(model, x, "l1", ratio=0.3, schedule=schedule, round_to=8,
+                   ratios={"": 0.3} if schedule == "layerwise" else None)
+    after = {n: m.out_channels for n, m in model.named_modules() if isinstance(m, nn.Conv2d)}
+    changed = {n: w for n, w in after.items() if w != before[n]}
+    assert len(changed) > 30
+    assert {n: w for n, w in changed.items() if w % 8} == {}
+
+
+class _Concat(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.a, self.b, self.out = nn.Conv2d(3, 8, 1), nn.Conv2d(3, 8, 1), nn.Conv2d(16, 2, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.out(torch.cat([self.a(x), self.b(x)], 1))
+
+
+def test_round_members_gives_back_the_most_important_removed_classes() -> None:
+    (group,) = [g for g in detprune.groups(_Concat(), torch.rand(1, 3, 4, 4)) if g.prunable]
+    counts = group.counts()
+    a_member = next(m for m in range(len(counts)) if counts[m].sum() == 8 and counts[m, 0] > 0)
+    a = np.flatnonzero(counts[a_member])  # conv a's 8 channels
+    removed = a[[4, 0, 2, 1, 3]]  # least important first
+    assert list(round_members(group, removed[:4], 4)) == list(removed[:4])  # a keeps 4: unchanged
+    assert list(round_members(group, removed, 4)) == list(removed[:4])  # a keeps 3: the last goes back
+    assert list(round_members(group, removed[:3], 4)) == []  # a keeps 5: back to all 8, never fewer than 4
+    assert list(round_members(group, removed, None)) == list(removed)
 
 
 def test_ignore_protects_layers_in_every_schedule(tiny) -> None:

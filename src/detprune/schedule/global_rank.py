@@ -18,7 +18,7 @@ import numpy as np
 
 from detprune.graph.groups import Group
 from detprune.schedule.local import round_removal
-from detprune.schedule.select import removal_order
+from detprune.schedule.select import removal_order, round_members
 
 NORMALIZERS = ("mean", "max", "none")
 
@@ -67,7 +67,7 @@ class GlobalRanking:
         counts = self.counts(k)
         for g in self.groups:
             n = round_removal(g.size, counts[g.index], round_to)
-            out[g.index] = np.sort(self.orders[g.index][:n])
+            out[g.index] = np.sort(round_members(g, self.orders[g.index][:n], round_to))
         return out
 
 

@@ -27,5 +27,5 @@ def local_removal(groups: list[Group], scores: dict[int, np.ndarray], ratio: flo
                   round_to: int | None = None, max_member_ratio: float = 0.9) -> dict[int, np.ndarray]:
     """``ratio`` of every group, lowest scores first; no member slot (e.g. one producer of a
     concat group) loses more than ``max_member_ratio`` of its channels."""
-    return {g.index: select_lowest(g, scores[g.index], n_to_remove(g, ratio, round_to), max(ratio, max_member_ratio))
-            for g in groups}
+    return {g.index: select_lowest(g, scores[g.index], n_to_remove(g, ratio, round_to), max(ratio, max_member_ratio),
+                                   round_to) for g in groups}

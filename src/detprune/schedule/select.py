@@ -36,8 +36,36 @@ def removal_order(group: Group, scores: np.ndarray, limit: int | None = None,
     return np.array(chosen, dtype=np.int64)
 
 
-def select_lowest(group: Group, scores: np.ndarray, n: int, max_member_ratio: float = 1.0) -> np.ndarray:
-    """Up to ``n`` unpinned classes with the lowest scores; never empties a member slot."""
+def round_members(group: Group, removed: np.ndarray, round_to: int | None) -> np.ndarray:
+    """``removed`` (least important first) minus its most important classes until every member
+    slot keeps a multiple of ``round_to`` positions, or all of them.
+
+    Rounding the group's width is not enough where a group has several producers: a concat of
+    two convs can keep 48 channels as 41 + 7. Restoring classes only keeps more, so the floors of
+    :func:`removal_order` still hold; a prefix of the result is still least important first.
+    """
+    if not round_to or round_to <= 1 or len(removed) == 0:
+        return removed
+    counts = group.counts()
+    total = counts.sum(axis=1)
+    kept = total - counts[:, removed].sum(axis=1)
+    left = list(removed)
+    while left:
+        bad = np.flatnonzero((kept % round_to != 0) & (kept != total))
+        if len(bad) == 0:
+            break
+        m = int(bad[0])
+        # the most important removed class holding positions of member m goes back
+        back = next(i for i in range(len(left) - 1, -1, -1) if counts[m, left[i]] > 0)
+        kept += counts[:, left.pop(back)]
+    return np.array(left, dtype=np.int64)
+
+
+def select_lowest(group: Group, scores: np.ndarray, n: int, max_member_ratio: float = 1.0,
+                  round_to: int | None = None) -> np.ndarray:
+    """Up to ``n`` unpinned classes with the lowest scores; never empties a member slot; with
+    ``round_to``, every member slot keeps a multiple of it (:func:`round_members`)."""
     if n <= 0:
         return np.zeros(0, dtype=np.int64)
-    return np.sort(removal_order(group, scores, limit=n, max_member_ratio=max_member_ratio))
+    order = removal_order(group, scores, limit=n, max_member_ratio=max_member_ratio)
+    return np.sort(round_members(group, order, round_to))
