@@ -8,7 +8,7 @@ import warnings
 import numpy as np
 import pytest
 
-from detprune.schedule.cluster import ClusterState, greedy_clusters
+from detprune.schedule.cluster import ClusterState, greedy_clusters, producer_blocks_order
 from detprune.schedule.staircase import StaircaseWarning, default_cluster, derive_cluster
 
 
@@ -172,3 +172,38 @@ def test_measured_corrections_scale_later_savings() -> None:
     assert res.reached and len(checks) == 2
     assert checks[1][0] == pytest.approx(checks[1][1])  # after learning, estimate == real
     assert states[0].kept == 128 - 12 * 8  # 12 clusters x 0.5 ms = 6 ms saved
+
+
+def _concat_counts(widths: list[int]) -> np.ndarray:
+    """[members, classes] of a concat group: one producer slot per block, one consumer slot over all."""
+    size = sum(widths)
+    counts = np.zeros((len(widths) + 1, size), dtype=np.int64)
+    start = 0
+    for m, w in enumerate(widths):
+        counts[m, start: start + w] = 1
+        start += w
+    counts[-1] = 1
+    return counts
+
+
+def test_producer_blocks_are_cut_in_whole_clusters() -> None:
+    counts = _concat_counts([32, 32])  # producer A: classes 0-31, B: 32-63
+    imp = np.concatenate([0.1 * np.arange(32) + 0.05, 0.1 * np.arange(32) + 0.1])  # A, B interleaved in rank
+    order = np.argsort(imp, kind="stable")[:48]
+    assert (counts[:2][:, order[:8]].sum(axis=1) == [4, 4]).all()  # the plain order: 4 + 4, i.e. 28 + 28 kept
+    new = producer_blocks_order(counts, order, imp, 8)
+    assert sorted(new.tolist()) == sorted(order.tolist())  # the same classes, re-sequenced
+    for k in range(8, len(new) + 1, 8):  # every prefix of whole clusters leaves both producers regular
+        kept = counts[:2].sum(axis=1) - counts[:2][:, new[:k]].sum(axis=1)
+        assert (kept % 8 == 0).all(), (k, kept)
+    # the cheaper cluster first (A's 8 least important: mean 0.40 against B's 0.45), then B's
+    assert new[:8].tolist() == list(range(8)) and new[8:16].tolist() == list(range(32, 40))
+
+
+def test_producer_blocks_leave_single_blocks_and_misaligned_sizes_alone() -> None:
+    imp = np.linspace(0, 1, 48)
+    order = np.arange(40)
+    one_block = np.ones((3, 48), dtype=np.int64)  # a residual add: every member holds every class
+    assert producer_blocks_order(one_block, order, imp, 8) is order
+    assert producer_blocks_order(_concat_counts([20, 28]), order, imp, 8) is order  # 20 is no multiple of 8
+    assert producer_blocks_order(_concat_counts([16, 32]), order, imp, 1) is order

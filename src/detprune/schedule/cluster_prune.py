@@ -29,7 +29,7 @@ from detprune.criteria import get_criterion
 from detprune.deploy.backend import parse_runtime
 from detprune.deploy.flops import count_macs, count_params
 from detprune.graph.surgery import refresh_submodules, remove_channels
-from detprune.schedule.cluster import ClusterState, GreedyStep, Removal, greedy_clusters
+from detprune.schedule.cluster import ClusterState, GreedyStep, Removal, greedy_clusters, producer_blocks_order
 from detprune.schedule.cost import CostModel
 from detprune.schedule.global_rank import normalised
 from detprune.schedule.layer_latency import PRICING_MODES, GroupLatency
@@ -167,6 +167,7 @@ def cluster_prune(model: nn.Module, example_inputs: Any, target: Target | str, c
                 clusters[key] = _cluster_for(gl, g.index, g.size - len(order), labels[key], cluster, window,
                                              probe_step, min_cluster)
             c = clusters[key][0]
+            order = producer_blocks_order(g.counts(), order, imp, c)
             states.append(ClusterState(g.index, g.size, order, imp, c))
             gl.grid[g.index] = (c, g.size - len(order))
             if lt is not None:
