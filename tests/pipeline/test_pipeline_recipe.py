@@ -98,3 +98,16 @@ def test_load_recipe_errors(tmp_path: Path) -> None:
     bad.write_text(yaml.safe_dump(["a", "list"]))
     with pytest.raises(RecipeError, match="mapping"):
         load_recipe(bad)
+
+
+def test_an_option_goes_to_the_criteria_that_take_it() -> None:
+    from detprune.pipeline.criteria import criterion_kwargs
+
+    # one option set for several criteria: valid when some criterion takes each option
+    validate(Recipe(model="yolov8n", data="synthetic:8", prune=PruneSpec(criteria=["attribution", "l1"], ratio=0.3,
+                                                                         options={"tau": 0.05})))
+    assert criterion_kwargs("attribution", None, 2, {"tau": 0.05})["tau"] == 0.05
+    assert "tau" not in criterion_kwargs("l1", None, 2, {"tau": 0.05})
+    with pytest.raises(RecipeError, match="no criterion of"):
+        validate(Recipe(model="yolov8n", data="synthetic:8", prune=PruneSpec(criteria=["attribution", "l1"],
+                                                                             ratio=0.3, options={"taus": 0.05})))

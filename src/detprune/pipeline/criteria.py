@@ -48,9 +48,10 @@ def accepted_kwargs(name: str) -> set[str] | None:
 
 def criterion_kwargs(name: str, adapter: Any, calib_batches: int, options: dict[str, Any],
                      progress: bool = True) -> dict[str, Any]:
-    """User ``options`` plus what the pipeline can offer and the criterion accepts."""
+    """What the pipeline can offer and the user's ``options``, each only if the criterion takes it
+    (one set of options serves several criteria; validation rejects an option none of them takes)."""
     offered = {"adapter": adapter, "max_batches": calib_batches, "progress": progress}
     accepted = accepted_kwargs(name)
     kwargs = {k: v for k, v in offered.items() if accepted is not None and k in accepted}
-    kwargs.update(options)
+    kwargs.update({k: v for k, v in options.items() if accepted is None or k in accepted})
     return kwargs

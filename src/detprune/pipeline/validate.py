@@ -206,11 +206,15 @@ def validate(r: Recipe) -> None:
         else:
             _check(any(n in crit.available() for n in p.criteria), "prune.criteria",
                    f"none of {p.criteria} is registered; available: {', '.join(crit.available())}")
-        for name in (n for n in p.criteria if n in crit.available()):
-            accepted = crit.accepted_kwargs(name)
-            for key in p.options:
-                _check(accepted is None or key in accepted, f"prune.options.{key}",
-                       f"criterion {name!r} takes no option {key!r}; it takes: {', '.join(sorted(accepted or ())) or 'none'}")
+        # an option goes to the criteria that take it (tau to attribution in "attribution,l1"); one
+        # that no named criterion takes is a typo or a wrong criterion
+        named = [n for n in p.criteria if n in crit.available()]
+        takes = {n: crit.accepted_kwargs(n) for n in named}
+        for key in p.options:
+            if named and not any(a is None or key in a for a in takes.values()):
+                listing = "; ".join(f"{n!r} takes {', '.join(sorted(a or ())) or 'none'}" for n, a in takes.items())
+                which = f"criterion {named[0]!r} takes" if len(named) == 1 else f"no criterion of {named} takes"
+                raise RecipeError(f"prune.options.{key}", f"{which} no option {key!r} ({listing})")
         if p.schedule == "layerwise" or p.ratios is not None:
             _check(p.ratios is not None, "prune.ratios", "the layerwise schedule needs per-layer ratios (a YAML file)")
             _check(p.schedule == "layerwise", "prune.schedule",
