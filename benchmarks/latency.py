@@ -222,7 +222,9 @@ def markdown(rows: list[dict], info: dict, args: argparse.Namespace, started: fl
         lines.append(f"| {r['model']} | {r['runtime']} | {r['method']} | {r['macs_pct']:.1f} | {r['params_pct']:.1f} | "
                      f"{r['ms']:.2f} | {r['speedup']:.2f} [{r['speedup_min']:.2f}-{r['speedup_max']:.2f}] | "
                      f"{r['implied']:.2f} | {r['speedup'] / r['implied']:.2f} |")
-    lines += ["", "Cluster pruning details (per model and runtime):", ""]
+    lines += ["", "Cluster pruning details (per model and runtime; *estimated* is the start latency minus the savings the "
+              "greedy loop priced, never corrected by a measurement under a MACs target: below the measured value, "
+              "or even below 0, where layers timed alone add up to more time than they take inside the model):", ""]
     for key, methods in info.items():
         c = methods.get("cluster", {})
         if c:
