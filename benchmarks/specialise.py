@@ -325,7 +325,7 @@ def goal_check(rows: list[dict]) -> list[str]:
             best_attr = max(attrs, key=mean.get) if attrs else None
             met = best_attr is not None and mean[best_attr] >= -2.5
             if best_attr is None or "l1" not in mean:
-                ahead = "not judged (l1 not in this run)" if best_attr else "not judged (no attribution run)"
+                ahead = "not judged (no l1 row at this target)" if best_attr else "not judged (no attribution row)"
             else:
                 ahead = "yes" if mean[best_attr] > mean["l1"] else "no"
             out.append(f"- {key}, {target} % MACs: {', '.join(parts)}; best {max(mean, key=mean.get)}. Attribution "

@@ -45,4 +45,4 @@ def test_no_run_within_the_budget_is_said(bench) -> None:
 def test_ahead_of_l1_is_not_judged_without_an_l1_run(bench) -> None:
     rows = [_row(0, "unpruned", 0.9, 100.0), _row(0, "attribution", 0.89, 14.5, 15)]
     (line,) = [line for line in bench.goal_check(rows) if line.startswith("- ")]
-    assert "within 2.5 points: yes; ahead of l1: not judged (l1 not in this run)" in line
+    assert "within 2.5 points: yes; ahead of l1: not judged (no l1 row at this target)" in line

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -81,8 +83,15 @@ def test_pruning_keeps_the_target_class_channels() -> None:
 def test_tau_masks_positions() -> None:
     model, _, groups, data = _setup()
     crit = get_criterion("attribution", tau=0.999, progress=False)  # no position passes: T = 0
-    crit.prepare(model, groups, data=data)
+    with pytest.warns(UserWarning, match="no class score passed the spatial mask"):
+        crit.prepare(model, groups, data=data)
     assert all(np.all(s == 0) for s in _tower_scores(crit, groups))
+    assert crit.masked == 0
+    crit = get_criterion("attribution", tau=0.0, progress=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        crit.prepare(model, groups, data=data)
+    assert crit.masked > 0
 
 
 def test_ground_truth_boxes_as_spatial_mask() -> None:

@@ -118,6 +118,25 @@ def test_round_members_gives_back_the_most_important_removed_classes() -> None:
     assert list(round_members(group, removed, None)) == list(removed)
 
 
+class _Uneven(nn.Module):  # a 12-wide and a 16-wide producer: the 28-wide concat input is no multiple of 8
+    def __init__(self) -> None:
+        super().__init__()
+        self.a, self.b, self.out = nn.Conv2d(3, 12, 1), nn.Conv2d(3, 16, 1), nn.Conv2d(28, 2, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.out(torch.cat([self.a(x), self.b(x)], 1))
+
+
+def test_round_members_lets_a_slot_with_no_multiple_lose_multiples() -> None:
+    (group,) = [g for g in detprune.groups(_Uneven(), torch.rand(1, 3, 4, 4)) if g.prunable]
+    counts = group.counts()
+    b_member = next(m for m in range(len(counts)) if counts[m].sum() == 16)
+    b = np.flatnonzero(counts[b_member])
+    # 8 from b: b keeps 8, the concat input keeps 20 (no multiple, but it lost 8): kept as asked
+    assert list(round_members(group, b[:8], 8)) == list(b[:8])
+    assert list(round_members(group, b[:4], 8)) == []  # b would keep 12: given back
+
+
 def test_ignore_protects_layers_in_every_schedule(tiny) -> None:
     model, x = tiny
     before = model.stem[0].out_channels

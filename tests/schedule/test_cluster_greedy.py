@@ -207,3 +207,21 @@ def test_producer_blocks_leave_single_blocks_and_misaligned_sizes_alone() -> Non
     assert producer_blocks_order(one_block, order, imp, 8) is order
     assert producer_blocks_order(_concat_counts([20, 28]), order, imp, 8) is order  # 20 is no multiple of 8
     assert producer_blocks_order(_concat_counts([16, 32]), order, imp, 1) is order
+
+
+def test_cluster_prune_keeps_every_conv_of_yolov8n_a_multiple_of_the_cluster() -> None:
+    # yolov8n's C2f groups without a shortcut hold two blocks (the halves of cv1's split); taken
+    # regardless of block, 16-wide clusters left convs at e.g. 107, 54 or 34 channels
+    import torch
+    from torch import nn
+
+    from detprune.schedule.cluster_prune import cluster_prune
+    from detprune.zoo import load_model
+
+    model, x = load_model("yolov8n").eval(), torch.rand(1, 3, 64, 64)
+    before = {n: m.out_channels for n, m in model.named_modules() if isinstance(m, nn.Conv2d)}
+    cluster_prune(model, x, "macs=0.6", cluster=16, mode="layers", rounds=1, calls=1, save_lut=False)
+    changed = {n: m.out_channels for n, m in model.named_modules()
+               if isinstance(m, nn.Conv2d) and m.out_channels != before[n]}
+    assert len(changed) > 10
+    assert {n: w for n, w in changed.items() if w % 16} == {}

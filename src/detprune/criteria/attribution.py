@@ -25,6 +25,7 @@ Channels feeding only non-target classes receive dT/dA = 0, hence score 0.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, Sequence
 
 import torch
@@ -70,6 +71,16 @@ class Attribution(ActivationCriterion):
             raise ValueError("detected_only=True restricts the label mask: it needs use_labels=True")
         self.classes, self.tau, self.use_labels, self.detected_only = classes, tau, use_labels, detected_only
         self.reduction, self.scores_fn, self.space = reduction, scores_fn, space
+        self.masked = 0  # elements that passed the spatial mask in the last prepare()
+
+    def prepare(self, model: nn.Module, groups: list, data: Any = None, **kwargs: Any) -> None:
+        self.masked = 0
+        super().prepare(model, groups, data=data, **kwargs)
+        if self.masked == 0:
+            warnings.warn("attribution: no class score passed the spatial mask on the calibration data (tau "
+                          f"{self.tau}{', ground-truth boxes' if self.use_labels else ''}), so every score is 0 and "
+                          f"the {self.fallback.name if self.fallback else 'zero'} fallback decides; lower tau or "
+                          "check the labels / target classes", stacklevel=2)
 
     def statistic(self, maps: Tensor, grads: Tensor | None) -> Tensor:
         prod = (maps * grads).flatten(2)
@@ -85,7 +96,7 @@ class Attribution(ActivationCriterion):
             if self.classes is not None:
                 keep = torch.zeros_like(keep)
                 keep[list(self.classes)] = True
-            prob = level.detach().sigmoid() if self.space == "logit" else level.detach()
+            prob = level.detach().sigmoid() if self.space == "logit" else level.detach()  # cheap beside the backward
             if self.use_labels:
                 if targets is None:
                     raise ValueError("use_labels=True needs (images, targets) batches")
@@ -94,6 +105,7 @@ class Attribution(ActivationCriterion):
                     mask = mask & (prob >= self.tau)
             else:
                 mask = (prob >= self.tau) & keep.view(1, 1, nc, 1, 1)
+            self.masked += int(mask.sum())
             t = (level * mask).sum()
             total = t if total is None else total + t
         if total is None:

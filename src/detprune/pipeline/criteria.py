@@ -28,6 +28,16 @@ def split_available(names: list[str]) -> tuple[list[str], list[str]]:
     return [n for n in names if n in CRITERIA], [n for n in names if n not in CRITERIA]
 
 
+def check_options(name: str, options: dict[str, Any]) -> None:
+    """Build criterion ``name`` with the ``options`` it takes, so that a bad value or pair of values
+    (``detected_only`` without ``use_labels``) fails when the recipe is checked, not after training."""
+    accepted = accepted_kwargs(name)
+    try:
+        CRITERIA[name](**{k: v for k, v in options.items() if accepted is None or k in accepted})
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"criterion {name!r}: {exc}") from exc
+
+
 def needs_data(name: str) -> bool:
     return bool(getattr(CRITERIA[name], "needs_data", False))
 

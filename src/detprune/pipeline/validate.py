@@ -213,8 +213,13 @@ def validate(r: Recipe) -> None:
         for key in p.options:
             if named and not any(a is None or key in a for a in takes.values()):
                 listing = "; ".join(f"{n!r} takes {', '.join(sorted(a or ())) or 'none'}" for n, a in takes.items())
-                which = f"criterion {named[0]!r} takes" if len(named) == 1 else f"no criterion of {named} takes"
-                raise RecipeError(f"prune.options.{key}", f"{which} no option {key!r} ({listing})")
+                which = f"criterion {named[0]!r} takes no" if len(named) == 1 else f"none of {named} takes"
+                raise RecipeError(f"prune.options.{key}", f"{which} option {key!r} ({listing})")
+        for name in named:
+            try:
+                crit.check_options(name, p.options)
+            except ValueError as exc:
+                raise RecipeError("prune.options", str(exc)) from exc
         if p.schedule == "layerwise" or p.ratios is not None:
             _check(p.ratios is not None, "prune.ratios", "the layerwise schedule needs per-layer ratios (a YAML file)")
             _check(p.schedule == "layerwise", "prune.schedule",

@@ -12,7 +12,7 @@ from typing import Any
 from detprune.schedule.allocate import SCHEDULES, Allocation, LatencySettings, knob_plan, plan, reach_target
 from detprune.schedule.global_rank import GlobalRanking, global_ranking, global_removal, normalised
 from detprune.schedule.layerwise import dump_ratios, group_key, layerwise_removal, load_ratios, resolve_ratios
-from detprune.schedule.local import local_removal, n_to_remove, round_removal
+from detprune.schedule.local import local_removal, n_to_remove
 from detprune.schedule.select import removal_order, select_lowest
 from detprune.schedule.target import Target, TargetResult, bisect_knob
 
@@ -27,7 +27,7 @@ _LAZY = {
 __all__ = ["SCHEDULES", "Allocation", "GlobalRanking", "LatencySettings", "Target", "TargetResult", "bisect_knob",
            "dump_ratios", "global_ranking", "global_removal", "group_key", "knob_plan", "layerwise_removal",
            "load_ratios", "local_removal", "n_to_remove", "normalised", "plan", "reach_target", "removal_order",
-           "resolve_ratios", "round_removal", "select_lowest", *sorted(_LAZY)]
+           "resolve_ratios", "select_lowest", *sorted(_LAZY)]
 
 
 def __getattr__(name: str) -> Any:

@@ -36,7 +36,9 @@ class Allocation:
     * ``layerwise``: per-group ratios from ``ratios`` (mapping or YAML path, see
       :mod:`~detprune.schedule.layerwise`); under a target they are scaled by one common factor.
 
-    ``round_to`` keeps every pruned group's width a multiple of N (removes fewer, never more).
+    ``round_to`` keeps the width of every pruned layer in a group a multiple of N, each producer of
+    a concatenation too (removes fewer, never more; a layer whose width was no multiple loses a
+    multiple of N instead: :func:`~detprune.schedule.select.round_members`).
     """
 
     schedule: str = "local"

@@ -32,7 +32,8 @@ class ClusterState:
 
     index: int
     size: int  # channel classes at the start (pinned included)
-    order: np.ndarray  # removable classes, least important first; prefixes are valid removals
+    order: np.ndarray  # removable classes in removal order (least important first, by cluster where a group
+    # has several blocks: :func:`producer_blocks_order`); prefixes are valid removals
     importance: np.ndarray  # per class, comparable across groups (normalised scores)
     cluster: int
     removed: int = 0
@@ -60,14 +61,16 @@ def producer_blocks_order(counts: np.ndarray, order: np.ndarray, importance: np.
     """``order`` re-sequenced so that every cluster comes out of one producer.
 
     A group fed by several producers (a concatenation) holds one block of channel classes per
-    producer, told apart by which member slots they occupy (``counts``: [members, classes]).
+    producer, told apart by which member slots they occupy (``counts``: [members, classes]; the
+    two halves of a split conv are blocks too).
     Taking the group's least important classes regardless of block splits a cluster across
     producers, so a 16-wide step leaves e.g. 55 + 25 channels: irregular widths that the runtime
     pads back to its block, saving MACs but no time. Here each block is cut in clusters of its
     own (lowest mean importance first), so every prefix whose length is a multiple of ``cluster``
-    leaves every producer at a multiple too. Only when each block's size is a multiple of
-    ``cluster`` (else the group's steps would not line up with the blocks'); otherwise, and for
-    single-block groups, ``order`` is returned unchanged.
+    leaves every producer at a multiple too; give it the whole removal order and cap the result
+    afterwards (a cap applied first leaves a partial tail per block). Only when each block's size
+    is a multiple of ``cluster`` (else the group's steps would not line up with the blocks');
+    otherwise, and for single-block groups, ``order`` is returned unchanged.
     """
     if cluster <= 1 or len(order) == 0:
         return order
@@ -82,8 +85,9 @@ def producer_blocks_order(counts: np.ndarray, order: np.ndarray, importance: np.
         queues.setdefault(signature[c], []).append(c)
     chunks = [q[i: i + cluster] for q in queues.values() for i in range(0, len(q), cluster)]
     # full chunks by mean importance (a block's chunks keep their order: its classes come least
-    # important first, and the sort is stable), partial ones (a block capped by the group's
-    # floors) last, so they never shift the boundaries of the full ones
+    # important first, and the sort is stable), partial ones (a block's tail short of a cluster,
+    # e.g. where a floor keeps a producer's last channel) last, so they never shift the boundaries
+    # of the full ones
     ranked = sorted(range(len(chunks)), key=lambda i: (len(chunks[i]) < cluster, float(np.mean(importance[chunks[i]]))))
     out = [c for i in ranked for c in chunks[i]]
     return np.array(out, dtype=np.int64)

@@ -158,16 +158,17 @@ def cluster_prune(model: nn.Module, example_inputs: Any, target: Target | str, c
             size0, prunable0 = sizes0.setdefault(key, (g.size, g.prunable))
             labels[key] = gl.label(g.index)
             imp = normalised(g, crit.group_scores(g))
-            order = removal_order(g, imp)
+            full = removal_order(g, imp)
             allowed = int(math.floor(max_ratio * prunable0)) - (size0 - g.size)
-            order = order[: max(0, min(len(order), allowed, g.size - min_channels))]
-            if len(order) == 0:
+            n = max(0, min(len(full), allowed, g.size - min_channels))
+            if n == 0:
                 continue
             if key not in clusters:
-                clusters[key] = _cluster_for(gl, g.index, g.size - len(order), labels[key], cluster, window,
+                clusters[key] = _cluster_for(gl, g.index, g.size - n, labels[key], cluster, window,
                                              probe_step, min_cluster)
             c = clusters[key][0]
-            order = producer_blocks_order(g.counts(), order, imp, c)
+            # re-sequenced before the cap, so the cap cuts whole clusters of one block, not the tails of all
+            order = producer_blocks_order(g.counts(), full, imp, c)[:n]
             states.append(ClusterState(g.index, g.size, order, imp, c))
             gl.grid[g.index] = (c, g.size - len(order))
             if lt is not None:

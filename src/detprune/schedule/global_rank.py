@@ -17,7 +17,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from detprune.graph.groups import Group
-from detprune.schedule.local import round_removal
 from detprune.schedule.select import removal_order, round_members
 
 NORMALIZERS = ("mean", "max", "none")
@@ -66,8 +65,7 @@ class GlobalRanking:
         out = {}
         counts = self.counts(k)
         for g in self.groups:
-            n = round_removal(g.size, counts[g.index], round_to)
-            out[g.index] = np.sort(round_members(g, self.orders[g.index][:n], round_to))
+            out[g.index] = np.sort(round_members(g, self.orders[g.index][:counts[g.index]], round_to))
         return out
 
 

@@ -105,7 +105,7 @@ def resolve_ratios(groups: list[Group], spec: RatioSpec | str | Path, default: f
 
 def layerwise_removal(groups: list[Group], scores: dict[int, np.ndarray], ratios: Mapping[int, float],
                       round_to: int | None = None) -> dict[int, np.ndarray]:
-    return {g.index: select_lowest(g, scores[g.index], n_to_remove(g, ratios.get(g.index, 0.0), round_to),
+    return {g.index: select_lowest(g, scores[g.index], n_to_remove(g, ratios.get(g.index, 0.0)),
                                    round_to=round_to)
             for g in groups}
 

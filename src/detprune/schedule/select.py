@@ -38,11 +38,12 @@ def removal_order(group: Group, scores: np.ndarray, limit: int | None = None,
 
 def round_members(group: Group, removed: np.ndarray, round_to: int | None) -> np.ndarray:
     """``removed`` (least important first) minus its most important classes until every member
-    slot keeps a multiple of ``round_to`` positions, or all of them.
+    slot keeps a multiple of ``round_to`` positions or loses a multiple of it (none, at worst).
 
-    Rounding the group's width is not enough where a group has several producers: a concat of
-    two convs can keep 48 channels as 41 + 7. Restoring classes only keeps more, so the floors of
-    :func:`removal_order` still hold; a prefix of the result is still least important first.
+    Per member slot, not per group: a concat of two convs can keep 48 channels as 41 + 7. A slot
+    whose width was no multiple (a 12-wide producer beside a 16-wide one feeds a 28-wide concat
+    input) may keep that remainder as long as it loses whole multiples, else such a group could
+    never be cut. Giving classes back only keeps more, so the floors of :func:`removal_order` hold.
     """
     if not round_to or round_to <= 1 or len(removed) == 0:
         return removed
@@ -51,7 +52,7 @@ def round_members(group: Group, removed: np.ndarray, round_to: int | None) -> np
     kept = total - counts[:, removed].sum(axis=1)
     left = list(removed)
     while left:
-        bad = np.flatnonzero((kept % round_to != 0) & (kept != total))
+        bad = np.flatnonzero((kept % round_to != 0) & ((total - kept) % round_to != 0))
         if len(bad) == 0:
             break
         m = int(bad[0])

@@ -138,7 +138,7 @@ def sensitivity(model: nn.Module, example_inputs: Any, evaluate: Callable[[nn.Mo
             continue
         row = GroupSensitivity(g.index, group_key(g), g.size)
         for r in ratios:
-            removal = {g.index: select_lowest(g, scores[g.index], n_to_remove(g, r, round_to), round_to=round_to)}
+            removal = {g.index: select_lowest(g, scores[g.index], n_to_remove(g, r), round_to=round_to)}
             row.metric[r] = float(evaluate(pruned_copy(model, found, removal).eval()))
             row.macs[r] = cost.macs(removal)
             if progress is not None:
