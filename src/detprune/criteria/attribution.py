@@ -10,7 +10,7 @@ mask ``Mc`` (target classes ``classes``; all if None) and a spatial mask ``Ms``:
 class probability is >= ``tau`` (default 0.02), or, with ``use_labels=True``, the cells whose
 centre lies inside a ground-truth box of that class (plus the cell holding each box centre);
 ``detected_only=True`` keeps of those only the cells whose probability is also >= ``tau``, the
-positions that really detect the labelled objects (a small object's box also covers cells of the
+positions where the model predicts the labelled objects (a small object's box also covers cells of the
 coarse levels, where the model never predicts it: on BCCD Platelets a third of the labelled cells).
 For every producer output A (gradient x activation attribution):
 
@@ -77,10 +77,12 @@ class Attribution(ActivationCriterion):
         self.masked = 0
         super().prepare(model, groups, data=data, **kwargs)
         if self.masked == 0:
-            warnings.warn("attribution: no class score passed the spatial mask on the calibration data (tau "
-                          f"{self.tau}{', ground-truth boxes' if self.use_labels else ''}), so every score is 0 and "
-                          f"the {self.fallback.name if self.fallback else 'zero'} fallback decides; lower tau or "
-                          "check the labels / target classes", stacklevel=2)
+            mask = "ground-truth boxes" if self.use_labels else f"probability >= tau {self.tau}"
+            if self.detected_only:
+                mask += f" with probability >= tau {self.tau}"
+            warnings.warn(f"attribution: no class score passed the spatial mask ({mask}) on the calibration data, "
+                          f"so every score is 0 and the {self.fallback.name if self.fallback else 'zero'} fallback "
+                          "decides; check tau, the labels and the target classes", stacklevel=2)
 
     def statistic(self, maps: Tensor, grads: Tensor | None) -> Tensor:
         prod = (maps * grads).flatten(2)

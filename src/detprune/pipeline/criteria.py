@@ -31,9 +31,8 @@ def split_available(names: list[str]) -> tuple[list[str], list[str]]:
 def check_options(name: str, options: dict[str, Any]) -> None:
     """Build criterion ``name`` with the ``options`` it takes, so that a bad value or pair of values
     (``detected_only`` without ``use_labels``) fails when the recipe is checked, not after training."""
-    accepted = accepted_kwargs(name)
     try:
-        CRITERIA[name](**{k: v for k, v in options.items() if accepted is None or k in accepted})
+        CRITERIA[name](**taken(name, options))
     except (TypeError, ValueError) as exc:
         raise ValueError(f"criterion {name!r}: {exc}") from exc
 
@@ -56,12 +55,18 @@ def accepted_kwargs(name: str) -> set[str] | None:
     return None
 
 
+def taken(name: str, options: dict[str, Any]) -> dict[str, Any]:
+    """The ``options`` criterion ``name`` takes (one set of options serves several criteria)."""
+    accepted = accepted_kwargs(name)
+    return {k: v for k, v in options.items() if accepted is None or k in accepted}
+
+
 def criterion_kwargs(name: str, adapter: Any, calib_batches: int, options: dict[str, Any],
                      progress: bool = True) -> dict[str, Any]:
     """What the pipeline can offer and the user's ``options``, each only if the criterion takes it
-    (one set of options serves several criteria; validation rejects an option none of them takes)."""
+    (validation rejects an option none of the named criteria takes)."""
     offered = {"adapter": adapter, "max_batches": calib_batches, "progress": progress}
     accepted = accepted_kwargs(name)
     kwargs = {k: v for k, v in offered.items() if accepted is not None and k in accepted}
-    kwargs.update({k: v for k, v in options.items() if accepted is None or k in accepted})
+    kwargs.update(taken(name, options))
     return kwargs

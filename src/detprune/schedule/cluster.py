@@ -14,6 +14,7 @@ and ``commit(group, kept)`` (called after each step).
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -75,9 +76,7 @@ def producer_blocks_order(counts: np.ndarray, order: np.ndarray, importance: np.
     if cluster <= 1 or len(order) == 0:
         return order
     signature = [tuple(np.flatnonzero(counts[:, c])) for c in range(counts.shape[1])]
-    sizes: dict[tuple, int] = {}
-    for sig in signature:
-        sizes[sig] = sizes.get(sig, 0) + 1
+    sizes = Counter(signature)
     if len(sizes) < 2 or any(n % cluster for n in sizes.values()):
         return order
     queues: dict[tuple, list[int]] = {}

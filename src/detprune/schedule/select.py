@@ -65,7 +65,7 @@ def round_members(group: Group, removed: np.ndarray, round_to: int | None) -> np
 def select_lowest(group: Group, scores: np.ndarray, n: int, max_member_ratio: float = 1.0,
                   round_to: int | None = None) -> np.ndarray:
     """Up to ``n`` unpinned classes with the lowest scores; never empties a member slot; with
-    ``round_to``, every member slot keeps a multiple of it (:func:`round_members`)."""
+    ``round_to``, fewer so that member widths stay multiples of it (:func:`round_members`)."""
     if n <= 0:
         return np.zeros(0, dtype=np.int64)
     order = removal_order(group, scores, limit=n, max_member_ratio=max_member_ratio)
