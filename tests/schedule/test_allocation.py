@@ -98,9 +98,9 @@ def test_round_to_keeps_every_producer_of_a_concat_a_multiple(schedule) -> None:
 
 
 class _Concat(nn.Module):
-    def __init__(self) -> None:
+    def __init__(self, wa: int = 8, wb: int = 8) -> None:
         super().__init__()
-        self.a, self.b, self.out = nn.Conv2d(3, 8, 1), nn.Conv2d(3, 8, 1), nn.Conv2d(16, 2, 1)
+        self.a, self.b, self.out = nn.Conv2d(3, wa, 1), nn.Conv2d(3, wb, 1), nn.Conv2d(wa + wb, 2, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.out(torch.cat([self.a(x), self.b(x)], 1))
@@ -118,17 +118,9 @@ def test_round_members_gives_back_the_most_important_removed_classes() -> None:
     assert list(round_members(group, removed, None)) == list(removed)
 
 
-class _Uneven(nn.Module):  # a 12-wide and a 16-wide producer: the 28-wide concat input is no multiple of 8
-    def __init__(self) -> None:
-        super().__init__()
-        self.a, self.b, self.out = nn.Conv2d(3, 12, 1), nn.Conv2d(3, 16, 1), nn.Conv2d(28, 2, 1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.out(torch.cat([self.a(x), self.b(x)], 1))
-
-
 def test_round_members_lets_a_slot_with_no_multiple_lose_multiples() -> None:
-    (group,) = [g for g in detprune.groups(_Uneven(), torch.rand(1, 3, 4, 4)) if g.prunable]
+    # a 12-wide and a 16-wide producer: the 28-wide concat input is no multiple of 8
+    (group,) = [g for g in detprune.groups(_Concat(12, 16), torch.rand(1, 3, 4, 4)) if g.prunable]
     counts = group.counts()
     b_member = next(m for m in range(len(counts)) if counts[m].sum() == 16)
     b = np.flatnonzero(counts[b_member])
