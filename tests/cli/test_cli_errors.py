@@ -37,6 +37,8 @@ def _invoke(args: list[str], project: Path):
     (["analyze", "-m", "yolov8n", "-d", "synthetic:8", "--ratios", "a,b"], "--ratios", "comma-separated numbers"),
     (["bench", "-m", "torchvision:nope"], "--model", "unknown torchvision detector"),
     (["prune", "-m", "yolov8n", "-c", "l1", "-o", "tau=0.1"], "--option", "criterion 'l1' takes no option 'tau'"),
+    (["prune", "-m", "yolov8n", "-d", "synthetic:8", "-c", "attribution", "-o", "taus=0.1"], "--option",
+     "'attribution' takes classes, combine, detected_only, fallback, hook, normalize, reduction, space, tau,"),
     (["prune", "-m", "yolov8n", "-c", "l1,fpgm", "-o", "tau=0.1"], "--option",
      "none of ['l1', 'fpgm'] takes option 'tau'"),
     (["prune", "-m", "yolov8n", "-o", "novalue"], "--option", "expected KEY=VALUE"),

@@ -14,6 +14,10 @@ from typing import Any
 from detprune.criteria import CRITERIA
 
 
+# keywords the pipeline fills in itself (Python objects and run settings): not for `-o KEY=VALUE`
+PIPELINE_KWARGS = frozenset({"adapter", "forward_fn", "loss_fn", "scores_fn", "data", "max_batches", "progress"})
+
+
 def available() -> list[str]:
     return sorted(CRITERIA)
 

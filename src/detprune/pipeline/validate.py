@@ -212,7 +212,8 @@ def validate(r: Recipe) -> None:
         takes = {n: crit.accepted_kwargs(n) for n in named}
         for key in p.options:
             if named and not any(a is None or key in a for a in takes.values()):
-                listing = "; ".join(f"{n!r} takes {', '.join(sorted(a or ())) or 'none'}" for n, a in takes.items())
+                listing = "; ".join(f"{n!r} takes {', '.join(sorted((a or set()) - crit.PIPELINE_KWARGS)) or 'none'}"
+                                    for n, a in takes.items())
                 which = f"criterion {named[0]!r} takes no" if len(named) == 1 else f"none of {named} takes"
                 raise RecipeError(f"prune.options.{key}", f"{which} option {key!r} ({listing})")
         for name in named:
