@@ -200,6 +200,20 @@ def test_producer_blocks_are_cut_in_whole_clusters() -> None:
     assert new[:8].tolist() == list(range(8)) and new[8:16].tolist() == list(range(32, 40))
 
 
+def test_producer_blocks_drop_tails_that_would_make_a_mixed_cluster() -> None:
+    # a floor keeps each producer's most important class: 15 + 15 removable classes per block
+    # of 16 would make up a 16-wide step that takes 15 from one producer and 1 from the other
+    counts = _concat_counts([16, 16])
+    imp = np.linspace(0.0, 1.0, 32)
+    order = np.array([c for c in range(32) if c not in (15, 31)])
+    new = producer_blocks_order(counts, order, imp, 16)
+    assert len(new) == 0  # no whole cluster is removable from either producer
+    counts = _concat_counts([32, 32])
+    order = np.array([c for c in np.argsort(np.linspace(0.0, 1.0, 64)) if c not in (31, 63)])
+    new = producer_blocks_order(counts, order, np.linspace(0.0, 1.0, 64), 16)
+    assert len(new) == 32 and sorted(new.tolist()) == list(range(0, 16)) + list(range(32, 48))
+
+
 def test_producer_blocks_leave_single_blocks_and_misaligned_sizes_alone() -> None:
     imp = np.linspace(0, 1, 48)
     order = np.arange(40)
@@ -209,15 +223,26 @@ def test_producer_blocks_leave_single_blocks_and_misaligned_sizes_alone() -> Non
     assert producer_blocks_order(_concat_counts([16, 32]), order, imp, 1) is order
 
 
-def test_cluster_prune_keeps_every_conv_of_yolov8n_a_multiple_of_the_cluster() -> None:
-    # yolov8n's C2f groups without a shortcut hold two blocks (the halves of cv1's split); taken
-    # regardless of block, 16-wide clusters left convs at e.g. 107, 54 or 34 channels
+@pytest.mark.parametrize("seed", [0, 4, 11])  # each failed before the tails were dropped
+def test_cluster_prune_keeps_every_conv_of_yolov8n_a_multiple_of_the_cluster(seed: int, monkeypatch) -> None:
+    # yolov8n's C2f groups hold two blocks (cv1's split pairs, m.0.cv2); taken regardless of block,
+    # 16-wide clusters left convs at e.g. 107, 54 or 34 channels, and two blocks' tails short of
+    # a cluster (the floor keeps one class each) made up one, leaving cv1 at 2 and m.0.cv2 at 15.
+    # Which happens depends on the prices, so they are pseudo-random here instead of timed.
+    import zlib
+
     import torch
     from torch import nn
 
     from detprune.schedule.cluster_prune import cluster_prune
+    from detprune.schedule.layer_latency import GroupLatency
     from detprune.zoo import load_model
 
+    def priced(self: GroupLatency, gi: int, kept: int) -> float:
+        noise = zlib.crc32(f"{seed}/{self.signature(gi)}/{kept}".encode()) / 2**32
+        return 1e-3 * kept + 0.05 * noise
+
+    monkeypatch.setattr(GroupLatency, "__call__", priced)
     model, x = load_model("yolov8n").eval(), torch.rand(1, 3, 64, 64)
     before = {n: m.out_channels for n, m in model.named_modules() if isinstance(m, nn.Conv2d)}
     cluster_prune(model, x, "macs=0.6", cluster=16, mode="layers", rounds=1, calls=1, save_lut=False)

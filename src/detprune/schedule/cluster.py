@@ -68,8 +68,9 @@ def producer_blocks_order(counts: np.ndarray, order: np.ndarray, importance: np.
     producers, so a 16-wide step leaves e.g. 55 + 25 channels: irregular widths that the runtime
     pads back to its block, saving MACs but no time. Here each block is cut in clusters of its
     own (lowest mean importance first), so every prefix whose length is a multiple of ``cluster``
-    leaves every producer at a multiple too; give it the whole removal order and cap the result
-    afterwards (a cap applied first leaves a partial tail per block). Only when each block's size
+    leaves every producer at a multiple too, and a block's tail short of a cluster is left out
+    (two such tails would make up one mixed cluster). Give it the whole removal order and cap
+    the result afterwards (a cap applied first leaves a partial tail per block). Only when each block's size
     is a multiple of ``cluster`` (else the group's steps would not line up with the blocks');
     otherwise, and for single-block groups, ``order`` is returned unchanged.
     """
@@ -82,12 +83,13 @@ def producer_blocks_order(counts: np.ndarray, order: np.ndarray, importance: np.
     queues: dict[tuple, list[int]] = {}
     for c in order.tolist():
         queues.setdefault(signature[c], []).append(c)
-    chunks = [q[i: i + cluster] for q in queues.values() for i in range(0, len(q), cluster)]
-    # full chunks by mean importance (a block's chunks keep their order: its classes come least
-    # important first, and the sort is stable), partial ones (a block's tail short of a cluster,
-    # e.g. where a floor keeps a producer's last channel) last, so they never shift the boundaries
-    # of the full ones
-    ranked = sorted(range(len(chunks)), key=lambda i: (len(chunks[i]) < cluster, float(np.mean(importance[chunks[i]]))))
+    # only whole clusters: a block's tail short of one (where a floor keeps a producer's last channel)
+    # is dropped, since two blocks' tails would add up to one cluster and a step taking it would
+    # split it across producers again (16 + 15 + 15 classes left a conv at 1 of 32 and another at 15)
+    chunks = [q[i: i + cluster] for q in queues.values() for i in range(0, len(q) - cluster + 1, cluster)]
+    # least important first; a block's chunks keep their order (its classes come least important
+    # first, and the sort is stable)
+    ranked = sorted(range(len(chunks)), key=lambda i: float(np.mean(importance[chunks[i]])))
     out = [c for i in ranked for c in chunks[i]]
     return np.array(out, dtype=np.int64)
 
