@@ -164,6 +164,31 @@ def test_staircase_fallback_is_the_block_of_the_tables_device(tiny) -> None:
     assert (fit.cluster, fit.source) == (8, "fallback") and gl.measured == 0
 
 
+def test_concat_groups_are_priced_as_cluster_pruning_narrows_them() -> None:
+    # yolov8n's 256-wide concat group (three producers) timed in index order at 192 kept had one
+    # conv at 1 channel and the next at 127: a layout no cluster step makes
+    import torch
+    from torch import nn
+
+    from detprune.api import groups
+    from detprune.schedule.layer_latency import GroupLatency
+    from detprune.zoo import load_model
+
+    model, x = load_model("yolov8n").eval(), torch.rand(1, 3, 64, 64)
+    found = groups(model, x)
+    gl = GroupLatency(model, x, found, "torch", "layers")
+    g = next(g for g in found if gl.label(g.index) == "stage3.1.cv2.conv")  # + td4.cv2, down3
+    producers = {id(m.slot.module) for m in g.members if m.slot.role == "out" and isinstance(m.slot.module, nn.Conv2d)}
+    assert gl.priced_order(g.index) is None  # no cluster size yet: the staircase's index order
+    gl.grid[g.index] = (16, 1)
+    assert gl.priced_signature(g.index) != gl.signature(g.index)  # kept apart from the staircase's points
+    for kept in (240, 208, 192, 160):
+        bench, _ = gl._variant(g.index, kept, gl.priced_order(g.index))
+        widths = [new.out_channels for old, new in zip(gl.layers(g.index), bench.layers)
+                  if id(old) in producers and isinstance(new, nn.Conv2d)]
+        assert len(widths) == 3 and sum(widths) == kept and all(w % 16 == 0 and w >= 32 for w in widths), (kept, widths)
+
+
 def test_best_pricing_keeps_the_faster_of_both_pricings(tiny, tmp_path, monkeypatch) -> None:
     """mode="best" prunes with each pricing and keeps the variant the side-by-side timing finds faster."""
     import torch

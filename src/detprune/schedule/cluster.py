@@ -58,6 +58,12 @@ class ClusterState:
         return np.sort(self.order[: self.removed])
 
 
+def block_signatures(counts: np.ndarray) -> list[tuple[int, ...]]:
+    """Per channel class, the member slots it occupies (``counts``: [members, classes]); classes
+    with the same signature form one block (one producer's channels, or one half of a split)."""
+    return [tuple(np.flatnonzero(counts[:, c]).tolist()) for c in range(counts.shape[1])]
+
+
 def producer_blocks_order(counts: np.ndarray, order: np.ndarray, importance: np.ndarray, cluster: int) -> np.ndarray:
     """``order`` re-sequenced so that every cluster comes out of one producer.
 
@@ -76,7 +82,7 @@ def producer_blocks_order(counts: np.ndarray, order: np.ndarray, importance: np.
     """
     if cluster <= 1 or len(order) == 0:
         return order
-    signature = [tuple(np.flatnonzero(counts[:, c])) for c in range(counts.shape[1])]
+    signature = block_signatures(counts)
     sizes = Counter(signature)
     if len(sizes) < 2 or any(n % cluster for n in sizes.values()):
         return order

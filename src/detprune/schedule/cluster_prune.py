@@ -257,6 +257,7 @@ def build_lut(model: nn.Module, example_inputs: Any, runtime: str, path: str | P
         top = (g.size // c) * c
         grid[g.index] = [g.size] + list(range(top, floor - 1, -c))
         if mode != "table":
+            gl.grid[g.index] = (c, floor)  # priced as cluster pruning narrows it (whole clusters per producer)
             gl.measure(g.index, grid[g.index])
     if mode == "table":
         LayerTable(model, example_inputs, found, runtime, table, threads, rounds, calls).measure_grid(grid)

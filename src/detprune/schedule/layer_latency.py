@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+from collections import Counter
 import json
 from typing import Any
 
@@ -24,7 +25,8 @@ from detprune.graph.surgery import remove_channels
 from detprune.schedule.lut import LatencyLUT
 from detprune.schedule.preview import pruned_copy
 from detprune.deploy.side_by_side import clock_of, make_runner, time_interleaved
-from detprune.schedule.select import select_lowest
+from detprune.schedule.cluster import block_signatures, producer_blocks_order
+from detprune.schedule.select import removal_order, select_lowest
 from detprune.schedule.staircase import ClusterFit, derive_cluster
 
 MODES = ("layers", "model")
@@ -98,6 +100,7 @@ class GroupLatency:
         self.grid: dict[int, tuple[int, int]] = {}  # group -> (cluster, floor): widths worth prefetching
         self.measured = 0  # variants timed (not served from the table)
         self._sig: dict[int, str] = {}
+        self._priced: dict[tuple[int, int], np.ndarray | None] = {}
         self._last: dict[int, int] = {}
         members = [m.slot.module for g in groups for m in g.members]
         self._shapes: dict[int, list[torch.Size]] = \
@@ -132,10 +135,44 @@ class GroupLatency:
         g = self.groups[gi]
         return next((m.slot.module_path for m in g.members if m.slot.role == "out"), g.members[0].slot.module_path)
 
+    def priced_order(self, gi: int) -> np.ndarray | None:
+        """The removal order that priced widths of a group fed by several producers follow, once
+        its cluster size is known (:attr:`grid`): whole clusters per producer, spread over the
+        producers in proportion to their widths, as cluster pruning removes them. ``None``: the
+        plain index order (one block, no cluster yet, or blocks no multiple of it).
+
+        The greedy's own order depends on importance, which a table keyed by width cannot hold;
+        the index order would time only the first producer narrowed (yolov8n's 256-wide concat
+        group at 192 kept: one conv at 1 channel, the next at 127, which no pruning step makes).
+        """
+        if gi not in self.grid:
+            return None
+        key = (gi, self.grid[gi][0])
+        if key not in self._priced:
+            g = self.groups[gi]
+            counts = g.counts()
+            order = removal_order(g, np.zeros(g.size))
+            blocks = block_signatures(counts)
+            sizes, seen = Counter(blocks), Counter()
+            depth = np.zeros(g.size)  # how far into its block a class is: equal depths, equal shares
+            for c in order.tolist():
+                depth[c] = seen[blocks[c]] / sizes[blocks[c]]
+                seen[blocks[c]] += 1
+            spread = producer_blocks_order(counts, order, depth, key[1])
+            self._priced[key] = None if spread is order else spread
+        return self._priced[key]
+
+    def priced_signature(self, gi: int) -> str:
+        """Table key of the widths the greedy asks for: the staircase's unless :meth:`priced_order` differs."""
+        return self.signature(gi) if self.priced_order(gi) is None else f"{self.signature(gi)}/c{self.grid[gi][0]}"
+
     # ------------------------------------------------------------------ measuring
-    def _variant(self, gi: int, kept: int) -> tuple[nn.Module, Any]:
+    def _variant(self, gi: int, kept: int, order: np.ndarray | None = None) -> tuple[nn.Module, Any]:
         g = self.groups[gi]
-        removal = {gi: select_lowest(g, np.zeros(g.size), g.size - kept)}
+        if order is not None and len(order) >= g.size - kept:
+            removal = {gi: np.sort(order[: g.size - kept])}
+        else:
+            removal = {gi: select_lowest(g, np.zeros(g.size), g.size - kept)}
         if len(removal[gi]) != g.size - kept:
             raise ValueError(f"group {gi} cannot be narrowed to {kept} channels (pinned or member layers emptied)")
         if self.mode == "model":
@@ -159,13 +196,16 @@ class GroupLatency:
                 inputs.append(torch.rand(s, generator=gen))
         return Bench(layers, calls), tuple(inputs)
 
-    def measure(self, gi: int, widths: list[int], anchor: int | None = None) -> dict[int, float]:
+    def measure(self, gi: int, widths: list[int], anchor: int | None = None, *,
+                staircase: bool = False) -> dict[int, float]:
         """Time the widths of group ``gi`` not yet in the table, side by side; returns all known points.
 
         ``anchor`` is timed again with them (its table entry keeps the minimum), so that differences
-        between this batch and the anchor are measured under the same machine load.
+        between this batch and the anchor are measured under the same machine load. ``staircase``:
+        narrow in index order (one producer's steps show cleanly) instead of :meth:`priced_order`.
         """
-        sig = self.signature(gi)
+        order = None if staircase else self.priced_order(gi)
+        sig = self.signature(gi) if staircase else self.priced_signature(gi)
         todo = {int(w) for w in widths if self.lut.get(sig, w) is None}
         if todo and anchor is not None:
             todo.add(int(anchor))
@@ -173,7 +213,7 @@ class GroupLatency:
         if todo:
             runners = []
             for w in todo:
-                module, inputs = self._variant(gi, w)
+                module, inputs = self._variant(gi, w, order)
                 runners.append(make_runner(module, inputs, self.runtime, self.threads))
             ms = time_interleaved(runners, self.rounds, self.calls, self.threads, clock_of(self.runtime))
             for w, v in zip(todo, ms):
@@ -182,10 +222,11 @@ class GroupLatency:
         return self.lut.points(sig)
 
     def __call__(self, gi: int, kept: int) -> float:
-        v = self.lut.get(self.signature(gi), kept)
+        sig = self.priced_signature(gi)
+        v = self.lut.get(sig, kept)
         if v is None:  # re-time the width asked for just before (the greedy's "from") in the same batch
             self.measure(gi, self._prefetch(gi, kept), anchor=self._last.get(gi))
-            v = self.lut.get(self.signature(gi), kept)
+            v = self.lut.get(sig, kept)
         self._last[gi] = kept
         return float(v)
 
@@ -209,7 +250,7 @@ class GroupLatency:
         known = self.lut.cluster(sig)
         if known is not None and not set(widths) <= set(self.lut.points(sig)):
             return ClusterFit(known[0], known[1], float("nan"))  # a table that kept only the decision
-        points = self.measure(gi, widths)  # measures only widths the table lacks
+        points = self.measure(gi, widths, staircase=True)  # measures only widths the table lacks
         ks = [w for w in widths if w in points]
         fit = derive_cluster(ks, [points[w] for w in ks], label=f"group {gi} ({self.label(gi)})",
                              fallback=self.lut.simd_block())  # the table's device
