@@ -34,8 +34,14 @@ def trace(model: nn.Module, example_inputs: Any, ignore: Iterable[IgnoreEntry] =
         found = ", ".join(f"{p} ({t})" for p, t in result.unsupported.items())
         raise UnsupportedLayerError(f"layers the channel tracer cannot follow: {found}; their channels are pinned. "
                                     "Pass strict=False to prune around them.")
-    _apply_ignore(model, result, list(ignore))
+    _apply_ignore(model, result, ignore_list(ignore))
     return result
+
+
+def ignore_list(ignore: Iterable[IgnoreEntry] | IgnoreEntry) -> list[IgnoreEntry]:
+    """``ignore`` as a list; one path, type or module alone counts as one entry (``list("head")``
+    would be four one-letter paths)."""
+    return [ignore] if isinstance(ignore, (str, type, nn.Module)) else list(ignore)
 
 
 def groups(model: nn.Module, example_inputs: Any, ignore: Iterable[IgnoreEntry] = (), strict: bool = False) -> list[Group]:
@@ -47,6 +53,8 @@ def _apply_ignore(model: nn.Module, result: TraceResult, ignore: list[IgnoreEntr
     names = dict(model.named_modules())
     for entry in ignore:
         if isinstance(entry, str):
+            if not entry:
+                raise ValueError("ignore entry '' is empty (it would protect the whole model); give a module path")
             matched = [p for p in names if p == entry or p.startswith(entry + ".")]
         elif isinstance(entry, type):
             matched = [p for p, m in names.items() if isinstance(m, entry)]
@@ -82,6 +90,7 @@ class PruneReport:
     groups: list[GroupChange] = field(default_factory=list)
     schedule: str = "local"
     target: TargetResult | None = None
+    removed: float | None = None  # fraction of prunable channel classes really removed (caps, rounding)
 
     def summary(self) -> str:
         parts = [f"params {self.params_before:,} -> {self.params_after:,} ({self.params_after / self.params_before:.1%})"]
@@ -90,6 +99,8 @@ class PruneReport:
         if self.target is not None:
             parts.append(self.target.summary())
         head = f"{self.criterion} @ {self.ratio:g}" + ("" if self.schedule == "local" else f" ({self.schedule})")
+        if self.removed is not None and abs(self.removed - self.ratio) >= 5e-4:  # max_ratio, min_channels, round_to
+            head += f", {self.removed:.1%} of prunable channels removed"
         return f"{head}: " + ", ".join(parts)
 
 
@@ -114,7 +125,7 @@ def prune(model: nn.Module, example_inputs: Any, criterion: str = "l1", ratio: f
     search; the report's ``target`` shows goal vs achieved.
     """
     check_ratio(ratio)
-    if round_to is not None and (not isinstance(round_to, int) or round_to < 1):
+    if round_to is not None and (not isinstance(round_to, int) or isinstance(round_to, bool) or round_to < 1):
         raise ValueError(f"round_to must be a positive int, got {round_to!r}")
     alloc = Allocation(schedule, ratio, round_to, max_ratio, min_channels, ratios)
     goal = Target.parse(target, runtime) if target is not None else None
@@ -141,11 +152,10 @@ def prune(model: nn.Module, example_inputs: Any, criterion: str = "l1", ratio: f
                                               lat.threads).median_ms
         else:
             result.achieved = float(macs_after if goal.metric == "macs" else count_params(model))
-    prunable = sum(g.prunable for g in found)
-    effective = ratio if goal is None and schedule != "layerwise" else \
-        sum(len(v) for v in removal.values()) / max(1, prunable)
+    removed = sum(len(v) for v in removal.values()) / max(1, sum(g.prunable for g in found))
+    effective = ratio if goal is None and schedule != "layerwise" else removed
     report = PruneReport(crit.name, float(effective), params_before, count_params(model), macs_before, macs_after,
-                         schedule=schedule, target=result)
+                         schedule=schedule, target=result, removed=removed)
     report.groups = [GroupChange(g.index, g.modules(), g.size, g.size - len(removal.get(g.index, ())))
                      for g in found if g.prunable]
     return report

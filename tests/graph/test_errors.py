@@ -70,6 +70,31 @@ def test_ignore_pins_the_module() -> None:
         assert g.prunable == 0 and any("ignored by user" in r for r in g.reasons())
 
 
+def test_one_ignore_path_alone_is_one_entry_and_an_empty_path_is_refused() -> None:
+    model, x = Bottleneck().eval(), torch.rand(1, 3, 8, 8)
+    alone = detprune.groups(model, x, ignore="cv1")  # not the paths 'c' and 'v' and '1'
+    assert [g.prunable for g in alone] == [g.prunable for g in detprune.groups(model, x, ignore=["cv1"])]
+    with pytest.raises(ValueError, match="ignore entry '' is empty"):
+        detprune.groups(model, x, ignore=[""])
+
+
+def test_ratios_without_the_layerwise_schedule_and_boolean_round_to_are_refused() -> None:
+    model, x = Bottleneck().eval(), torch.rand(1, 3, 8, 8)
+    with pytest.raises(ValueError, match="ratios= is read by schedule='layerwise' only, not by schedule='global'"):
+        detprune.prune(model, x, ratio=0.3, schedule="global", ratios={"cv1": 0.5})
+    with pytest.raises(ValueError, match="round_to must be a positive int, got True"):
+        detprune.prune(model, x, round_to=True)
+
+
+def test_summary_says_what_was_removed_when_caps_held_the_ratio_back() -> None:
+    model, x = Bottleneck().eval(), torch.rand(1, 3, 8, 8)
+    report = detprune.prune(model, x, ratio=0.9, schedule="global", max_ratio=0.2)
+    assert report.ratio == 0.9 and report.removed is not None and report.removed <= 0.2
+    assert f"{report.removed:.1%} of prunable channels removed" in report.summary()
+    plain = detprune.prune(Bottleneck().eval(), x, ratio=0.5)
+    assert "removed" not in plain.summary()  # 0.5 of every group, as asked
+
+
 def test_unknown_criterion() -> None:
     with pytest.raises(ValueError, match="unknown criterion 'nope'"):
         detprune.prune(Bottleneck().eval(), torch.rand(1, 3, 8, 8), criterion="nope")

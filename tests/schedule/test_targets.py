@@ -35,6 +35,8 @@ def test_target_parse() -> None:
     assert Target.parse("macs=1.2G") == Target("macs", 1.2e9, False)
     assert Target.parse("latency=12ms@openvino") == Target("latency", 12.0, False, "openvino")
     assert Target.parse("latency=0.7", runtime="onnxruntime").runtime == "onnxruntime"
+    assert Target.parse("macs=1.5").describe() == "macs 1.5"  # absolute (> 1), not rounded to "2"
+    assert Target.parse("params=2.5M").describe() == "params 2,500,000"
     for bad in ("flops=0.5", "macs=12ms", "macs=-1", "macs"):
         with pytest.raises(ValueError):
             Target.parse(bad)

@@ -54,6 +54,8 @@ class Allocation:
             raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
         if self.schedule == "layerwise" and self.ratios is None:
             raise ValueError("schedule='layerwise' needs ratios= (a mapping or a YAML file)")
+        if self.schedule != "layerwise" and self.ratios is not None:
+            raise ValueError(f"ratios= is read by schedule='layerwise' only, not by schedule={self.schedule!r}")
         if not 0 < self.max_ratio <= 1:
             raise ValueError(f"max_ratio must be in (0, 1], got {self.max_ratio!r}")
         if not isinstance(self.min_channels, int) or self.min_channels < 1:

@@ -6,7 +6,7 @@ weight tensors of ``numel(weight) * multiplier`` (multiplier 1 for params; batch
 positions for a conv, rows for a linear), and slicing a tensor scales its numel by the kept
 fraction of each pruned dimension. That is exactly what ``count_macs`` (torch's FLOP counter)
 counts for conv / linear layers; FLOPs it sees elsewhere (e.g. a matmul of two activations)
-are kept constant. :meth:`CostModel.check` compares against a real pruned copy.
+are kept constant (tests/schedule/test_targets.py compares it with real pruned copies).
 """
 
 from __future__ import annotations

@@ -73,7 +73,7 @@ class Target:
 
     def describe(self) -> str:
         v = f"{self.value:.1%}" if self.relative else (f"{self.value:g} ms" if self.metric == "latency"
-                                                        else f"{self.value:,.0f}")
+                                                        else f"{self.value:,.0f}" if self.value >= 1000 else f"{self.value:g}")
         return f"{self.metric} {v}" + (f" on {self.runtime}" if self.metric == "latency" else "")
 
 
