@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import copy
 import hashlib
-from collections import Counter
 import json
+from collections import Counter
 from typing import Any
 
 import numpy as np
@@ -169,7 +169,7 @@ class GroupLatency:
     # ------------------------------------------------------------------ measuring
     def _variant(self, gi: int, kept: int, order: np.ndarray | None = None) -> tuple[nn.Module, Any]:
         g = self.groups[gi]
-        if order is not None and len(order) >= g.size - kept:
+        if order is not None and len(order) >= g.size - kept:  # below it (tails short of a cluster): index order
             removal = {gi: np.sort(order[: g.size - kept])}
         else:
             removal = {gi: select_lowest(g, np.zeros(g.size), g.size - kept)}
