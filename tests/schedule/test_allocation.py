@@ -53,6 +53,27 @@ def test_global_is_invariant_to_per_group_scale(tiny) -> None:
     assert any(not np.array_equal(a[k], c[k]) for k in a)
 
 
+@pytest.mark.parametrize("schedule", ["global", "cluster"])
+def test_min_channels_holds_for_every_layer_of_a_concat(schedule: str, monkeypatch) -> None:
+    # yolov8n's concat groups: with max_ratio 1 the group kept >= 16 but `down3.conv` went 64 -> 1
+    from detprune.schedule.cluster_prune import cluster_prune
+    from detprune.schedule.layer_latency import GroupLatency
+    from detprune.zoo import load_model
+
+    monkeypatch.setattr(GroupLatency, "__call__", lambda self, gi, kept: 1e-3 * kept)  # priced, not timed
+
+    model, x = load_model("yolov8n").eval(), torch.rand(1, 3, 64, 64)
+    before = {n: m.out_channels for n, m in model.named_modules() if isinstance(m, nn.Conv2d)}
+    if schedule == "global":
+        detprune.prune(model, x, ratio=0.9, schedule="global", max_ratio=1.0, min_channels=16, measure=False)
+    else:
+        cluster_prune(model, x, "macs=0.1", cluster=8, mode="layers", max_ratio=1.0, min_channels=16, rounds=1,
+                      calls=1, save_lut=False)
+    after = {n: m.out_channels for n, m in model.named_modules() if isinstance(m, nn.Conv2d)}
+    assert sum(after.values()) < 0.6 * sum(before.values())
+    assert {n: w for n, w in after.items() if w < min(16, before[n])} == {}
+
+
 def test_global_caps_and_min_channels(tiny) -> None:
     model, x = tiny
     found = detprune.groups(model, x)

@@ -76,7 +76,7 @@ MaxDropOpt = Annotated[float | None, typer.Option("--max-drop", help="with --ste
 MaxRatioOpt = Annotated[float, typer.Option("--max-ratio", help="global / cluster schedule: most of one group's "
                                             "channels removed")]
 MinChannelsOpt = Annotated[int, typer.Option("--min-channels", help="global / cluster schedule: fewest channels a "
-                                             "group keeps")]
+                                             "group, and each of its layers, keeps")]
 PricingOpt = Annotated[str, typer.Option("--pricing", help="cluster schedule: price a step from per-layer timings "
                                          "(table), a group's layers alone (layers), the whole model (model, slow), or "
                                          "prune with table and layers and keep the faster (best)")]

@@ -82,7 +82,7 @@ class PruneSpec:
     pricing: str = "table"  # cluster pruning: how a step's saving is priced: table | layers | model | best
     round_to: int | None = None
     max_ratio: float = 0.9  # global / cluster schedules: most of one group's channels removed
-    min_channels: int = 1  # global / cluster schedules: fewest channels a group keeps
+    min_channels: int = 1  # global / cluster schedules: fewest channels a group, and each of its layers, keeps
     steps: int = 1  # > 1: iterative pruning, prune -> fine-tune (finetune.epochs per step) this many times
     step_schedule: str = "geometric"  # linear (equal slices of the cut) | geometric (same fraction of what is left)
     max_drop: float | None = None  # iterative: stop (and keep the previous step) when mAP50 falls more than this

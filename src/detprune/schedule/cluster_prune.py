@@ -158,7 +158,7 @@ def cluster_prune(model: nn.Module, example_inputs: Any, target: Target | str, c
             size0, prunable0 = sizes0.setdefault(key, (g.size, g.prunable))
             labels[key] = gl.label(g.index)
             imp = normalised(g, crit.group_scores(g))
-            full = removal_order(g, imp)
+            full = removal_order(g, imp, min_member=min_channels)
             allowed = int(math.floor(max_ratio * prunable0)) - (size0 - g.size)
             n = max(0, min(len(full), allowed, g.size - min_channels))
             if n == 0:

@@ -5,7 +5,8 @@ the layer), so each group's scores are divided by their mean (or max) over the g
 unpinned classes first. Taking the ``k`` lowest classes of the ranking lets sensitive groups
 keep their width while redundant ones shrink a lot; ``max_ratio`` and ``min_channels`` stop
 any group from being wiped out (``max_ratio`` also bounds each member slot, so a concat's
-producer whose channels all score low keeps ``1 - max_ratio`` of them), and ``k`` is the knob
+producer whose channels all score low keeps ``1 - max_ratio`` of them, and ``min_channels``
+bounds each member slot too: no layer keeps fewer, unless it had fewer), and ``k`` is the knob
 a target search bisects.
 """
 
@@ -75,7 +76,7 @@ def global_ranking(groups: list[Group], scores: dict[int, np.ndarray], max_ratio
     keys, rows = [], []
     for g in groups:
         s = normalised(g, scores[g.index], normalize)
-        order = removal_order(g, s, max_member_ratio=max_ratio)
+        order = removal_order(g, s, max_member_ratio=max_ratio, min_member=min_channels)
         order = order[: group_cap(g, len(order), max_ratio, min_channels)]
         orders[g.index] = order
         keys.append(s[order])

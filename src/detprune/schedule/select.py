@@ -8,18 +8,20 @@ from detprune.graph.groups import Group
 
 
 def removal_order(group: Group, scores: np.ndarray, limit: int | None = None,
-                  max_member_ratio: float = 1.0) -> np.ndarray:
+                  max_member_ratio: float = 1.0, min_member: int = 1) -> np.ndarray:
     """Unpinned classes in the order they may be removed, least important first.
 
     A class is skipped when removing it (after the ones before it) would leave some member
-    slot with no position, or with fewer than ``1 - max_member_ratio`` of its positions (a
-    group fed by several producers, e.g. a concat, must not empty one producer because its
-    channels all scored low); every prefix of the order is therefore a valid removal. Scores
-    are non-decreasing along the order, which lets a global ranking take prefixes per group.
+    slot with no position, with fewer than ``1 - max_member_ratio`` of its positions, or with
+    fewer than ``min_member`` (all it has if it has fewer): a group fed by several producers,
+    e.g. a concat, must not empty one producer because its channels all scored low. Every
+    prefix of the order is therefore a valid removal. Scores are non-decreasing along the
+    order, which lets a global ranking take prefixes per group.
     """
     counts = group.counts()  # [members, classes]
     left = counts.sum(axis=1)
-    floor = np.maximum(1, left - np.floor(max_member_ratio * left + 1e-9).astype(np.int64))
+    floor = np.maximum(np.minimum(max(1, int(min_member)), left),
+                       left - np.floor(max_member_ratio * left + 1e-9).astype(np.int64))
     pinned = group.pinned
     limit = group.size if limit is None else limit
     chosen: list[int] = []
