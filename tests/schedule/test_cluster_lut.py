@@ -189,6 +189,34 @@ def test_concat_groups_are_priced_as_cluster_pruning_narrows_them() -> None:
         assert len(widths) == 3 and sum(widths) == kept and all(w % 16 == 0 and w >= 32 for w in widths), (kept, widths)
 
 
+def test_a_latency_goal_the_final_timing_contradicts_is_pruned_on(tiny, tmp_path, monkeypatch) -> None:
+    # a loop check that read low (machine noise) accepted 61.5 % for a 60 % goal in a benchmark run
+    import numpy as np
+
+    from detprune.schedule import cluster_prune as cp
+    from detprune.schedule.layer_latency import GroupLatency
+
+    model, x = tiny
+    checks = []
+
+    def fake_compare(models, example_inputs, runtime, threads, rounds, calls):  # time = MACs, one noisy check
+        ms = [count_macs(m, x) / 1e6 for m in models]
+        if len(models) == 2 and rounds == 1:  # the loop's checks (the final timing uses rounds + 2)
+            checks.append(ms[1] / ms[0])
+            if len(checks) <= 2:
+                ms[1] = 0.0  # the first check and its confirmation read far too low
+        return np.array(ms)
+
+    monkeypatch.setattr(cp, "compare", fake_compare)
+    # steps priced at almost nothing: the estimate stays above the goal, so the loop checks every 8 steps
+    monkeypatch.setattr(GroupLatency, "__call__", lambda self, gi, kept: 1e-6 * kept)
+    report = cluster_prune(model, x, "latency=0.3@torch", cluster=4, mode="layers", rounds=1, calls=1,
+                           lut=tmp_path / "t.json")
+    assert checks and checks[0] > 0.3  # accepted on the low reading, then contradicted by the final timing
+    assert report.target.met and report.target.achieved <= 0.3 * report.target.baseline
+    assert count_macs(model, x) <= 0.3 * report.macs_before
+
+
 def test_best_pricing_keeps_the_faster_of_both_pricings(tiny, tmp_path, monkeypatch) -> None:
     """mode="best" prunes with each pricing and keeps the variant the side-by-side timing finds faster."""
     import torch
@@ -218,7 +246,7 @@ def test_best_pricing_keeps_the_faster_of_both_pricings(tiny, tmp_path, monkeypa
     assert model.training  # as the caller left it, though timing put the variants in eval mode
     model.eval()
     assert report.compared == {"table": 2.0, "layers": 4.0} and timed == [3]
-    assert count_macs(model, x) <= 0.6 * report.macs_before
+    assert count_macs(model, x) <= 0.3 * report.macs_before
     assert model(x)[0].shape[0] == 1  # the adopted variant runs
 
 
