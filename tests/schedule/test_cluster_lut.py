@@ -199,7 +199,7 @@ def test_a_latency_goal_the_final_timing_contradicts_is_pruned_on(tiny, tmp_path
     model, x = tiny
     checks = []
 
-    def fake_compare(models, example_inputs, runtime, threads, rounds, calls):  # time = MACs, one noisy check
+    def fake_compare(models, example_inputs, runtime, threads, rounds, calls):  # time = MACs; two readings low
         ms = [count_macs(m, x) / 1e6 for m in models]
         if len(models) == 2 and rounds == 1:  # the loop's checks (the final timing uses rounds + 2)
             checks.append(ms[1] / ms[0])
@@ -246,7 +246,7 @@ def test_best_pricing_keeps_the_faster_of_both_pricings(tiny, tmp_path, monkeypa
     assert model.training  # as the caller left it, though timing put the variants in eval mode
     model.eval()
     assert report.compared == {"table": 2.0, "layers": 4.0} and timed == [3]
-    assert count_macs(model, x) <= 0.3 * report.macs_before
+    assert count_macs(model, x) <= 0.6 * report.macs_before
     assert model(x)[0].shape[0] == 1  # the adopted variant runs
 
 
