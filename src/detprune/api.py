@@ -120,9 +120,9 @@ def prune(model: nn.Module, example_inputs: Any, criterion: str = "l1", ratio: f
     By default every coupling group loses ``ratio`` of its prunable channels (``schedule="local"``).
     ``schedule="global"`` removes ``ratio`` of all prunable channels ranked across groups (capped by
     ``max_ratio`` per group and ``min_channels`` kept by every group and layer);
-    ``schedule="layerwise"`` takes per-group ratios from ``ratios`` (mapping or YAML file). ``target`` (``"macs=0.5"``, ``"params=2M"``,
-    ``"latency=0.7"`` measured on ``runtime``, or a :class:`Target`) replaces the ratio by a
-    search; the report's ``target`` shows goal vs achieved.
+    ``schedule="layerwise"`` takes per-group ratios from ``ratios`` (mapping or YAML file).
+    ``target`` (``"macs=0.5"``, ``"params=2M"``, ``"latency=0.7"`` measured on ``runtime``, or a
+    :class:`Target`) replaces the ratio by a search; the report's ``target`` shows goal vs achieved.
     """
     check_ratio(ratio)
     if round_to is not None and (not isinstance(round_to, int) or isinstance(round_to, bool) or round_to < 1):
