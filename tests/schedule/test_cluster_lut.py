@@ -217,6 +217,23 @@ def test_a_latency_goal_the_final_timing_contradicts_is_pruned_on(tiny, tmp_path
     assert count_macs(model, x) <= 0.3 * report.macs_before
 
 
+def test_a_latency_goal_is_aimed_under_by_the_margin(tiny, tmp_path, monkeypatch) -> None:
+    import numpy as np
+
+    from detprune.schedule import cluster_prune as cp
+    from detprune.schedule.layer_latency import GroupLatency
+
+    model, x = tiny
+    with pytest.raises(ValueError, match=r"margin must be in \[0, 0.5\), got 0.5"):
+        cluster_prune(model, x, "latency=0.5@torch", margin=0.5)
+    monkeypatch.setattr(cp, "compare", lambda models, *a: np.array([count_macs(m, x) / 1e6 for m in models]))
+    monkeypatch.setattr(GroupLatency, "__call__", lambda self, gi, kept: 1e-6 * kept)
+    report = cluster_prune(model, x, "latency=0.5@torch", cluster=2, mode="layers", margin=0.2, rounds=1, calls=1,
+                           lut=tmp_path / "t.json")
+    assert report.target.met and report.target.goal == pytest.approx(0.5 * report.target.baseline)  # judged as asked
+    assert report.target.achieved <= 0.4 * report.target.baseline  # aimed 20 % under it
+
+
 def test_best_pricing_keeps_the_faster_of_both_pricings(tiny, tmp_path, monkeypatch) -> None:
     """mode="best" prunes with each pricing and keeps the variant the side-by-side timing finds faster."""
     import torch
