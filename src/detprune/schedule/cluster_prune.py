@@ -105,7 +105,8 @@ def cluster_prune(model: nn.Module, example_inputs: Any, target: Target | str, c
     Cluster sizes always come from the group staircases (``"model"``: whole-model staircases).
     ``margin``: a latency goal is aimed at ``(1 - margin)`` of itself, so that a later timing of the
     result, which differs from the loop's by a point or so on a busy machine, still finds it met
-    (the report judges the goal itself). ``max_verify``: most real latency checks (default: every time the estimate reaches a latency
+    (the report judges the goal itself).
+    ``max_verify``: most real latency checks (default: every time the estimate reaches a latency
     goal; after the last allowed check the estimate is trusted, which on runtimes whose isolated
     layer timings mislead can stop far from the goal).
     ``cluster``: an int skips staircase measurement and uses that size everywhere; a dict maps
@@ -120,6 +121,8 @@ def cluster_prune(model: nn.Module, example_inputs: Any, target: Target | str, c
 
     if mode not in PRICING_MODES:
         raise ValueError(f"mode must be one of {PRICING_MODES}, got {mode!r}")
+    if not 0 <= margin < 0.5:
+        raise ValueError(f"margin must be in [0, 0.5), got {margin!r}")
     if mode == "best":
         from detprune.schedule.cluster_best import best_pricing
 
@@ -139,8 +142,6 @@ def cluster_prune(model: nn.Module, example_inputs: Any, target: Target | str, c
     params_before, macs_before = count_params(model), count_macs(model, example_inputs)
     base_ms = float(compare([model], example_inputs, rt, threads, rounds, calls)[0])
     baseline = {"latency": base_ms, "macs": macs_before, "params": params_before}[goal_t.metric]
-    if not 0 <= margin < 0.5:
-        raise ValueError(f"margin must be in [0, 0.5), got {margin!r}")
     goal = goal_t.goal(baseline) * (1 - margin if goal_t.metric == "latency" else 1)
     sizes0: dict[tuple[str, ...], tuple[int, int]] = {}
     clusters: dict[tuple[str, ...], tuple[int, str]] = {}
