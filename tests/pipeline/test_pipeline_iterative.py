@@ -64,6 +64,8 @@ def test_max_drop_stops_and_keeps_the_last_acceptable_step(tmp_path: Path, run: 
     (["--ratio", "0.3", "--pricing", "best"], "--pricing: prices the cluster schedule's steps, not 'local'"),
     (["--target", "macs=0.5", "--schedule", "cluster", "--pricing", "best", "--finetune-every", "2"],
      "--finetune-every: --pricing best prunes twice"),
+    (["--target", "latency=0.7", "--schedule", "cluster", "--margin", "0.5"], "--margin: must be in [0, 0.5)"),
+    (["--target", "macs=0.5", "--schedule", "global", "--margin", "0.05"], "--margin: is how far under a latency goal"),
 ])
 def test_bad_iterative_arguments_exit_2(args: list[str], words: str, tmp_path: Path) -> None:
     result = runner.invoke(app, ["prune", "-m", "yolov8n", "--img-size", "64", "--threads", "1",
@@ -128,3 +130,21 @@ def test_max_ratio_bounds_the_whole_iterative_cut(tmp_path: Path, run: Callable[
     assert kept and min(kept.values()) >= 0.7 - 0.05, sorted(kept.items(), key=lambda kv: kv[1])[:3]
     report = (tmp_path / "report.md").read_text()  # no finetune section: the report must not claim one
     assert "pruned in 3 geometric step(s); mAP50" in report and "followed by fine-tuning" not in report
+
+
+def test_margin_reaches_cluster_pruning(monkeypatch: pytest.MonkeyPatch) -> None:
+    """--margin / prune.margin is passed on to cluster_prune (whose own tests check what it does)."""
+    import detprune.schedule.cluster_prune as cp
+    from detprune.pipeline import steps
+    from detprune.zoo import load_model
+
+    seen: dict[str, object] = {}
+
+    def fake(model: object, example: object, target: object, **kwargs: object) -> str:
+        seen.update(kwargs, target=target)
+        return "report"
+
+    monkeypatch.setattr(cp, "cluster_prune", fake)
+    spec = PruneSpec(criteria=["l1"], target="latency=0.7@onnxruntime", schedule="cluster", margin=0.05)
+    assert steps._call_prune(load_model("yolov8n"), "l1", spec, 64, None, None, {}) == "report"
+    assert seen["margin"] == 0.05 and seen["target"] == "latency=0.7@onnxruntime"

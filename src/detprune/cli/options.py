@@ -80,5 +80,7 @@ MinChannelsOpt = Annotated[int, typer.Option("--min-channels", help="global / cl
 PricingOpt = Annotated[str, typer.Option("--pricing", help="cluster schedule: price a step from per-layer timings "
                                          "(table), a group's layers alone (layers), the whole model (model, slow), or "
                                          "prune with table and layers and keep the faster (best)")]
+MarginOpt = Annotated[float, typer.Option("--margin", help="cluster schedule: aim this fraction under a latency "
+                                         "goal, so a later timing still finds it met")]
 FinetuneEveryOpt = Annotated[int | None, typer.Option("--finetune-every", help="cluster schedule: re-score every N "
                                                       "greedy steps, after 1 epoch of fine-tuning with --epochs")]

@@ -15,7 +15,7 @@ from detprune.cli.common import (app, bench_spec, check_task, console, errors, e
                                  parse_options, parse_threads, split_values, target_runtimes, train_spec, width_for)
 from detprune.cli.options import (BatchOpt, BnSparsityOpt, CalibOpt, CriteriaOpt, DataOpt, DistillOpt, EpochsOpt,
                                   EvalImgOpt, FinetuneEveryOpt, IgnoreOpt, ImgOpt, KeepOpt, LrOpt, LutOpt,
-                                  MaxDropOpt, MaxRatioOpt, MinChannelsOpt, PricingOpt, StepScheduleOpt, StepsOpt, MaxImagesOpt, ModelOpt, NameOpt,
+                                  MarginOpt, MaxDropOpt, MaxRatioOpt, MinChannelsOpt, PricingOpt, StepScheduleOpt, StepsOpt, MaxImagesOpt, ModelOpt, NameOpt,
                                   NcOpt, OptDataOpt, OptimizerOpt, OptionOpt, ProjectOpt, RatioOpt, RatiosOpt,
                                   RoundOpt, RuntimeOpt, ScheduleOpt, SeedOpt, TargetOpt, TaskImgOpt, TaskOpt,
                                   ThreadsOpt, WidthOpt)
@@ -92,7 +92,7 @@ def prune(model: ModelOpt, data: OptDataOpt = None, task: TaskOpt = "detection",
           img_size: TaskImgOpt = None, classes: KeepOpt = None,
           steps: StepsOpt = 1, step_schedule: StepScheduleOpt = "geometric", max_drop: MaxDropOpt = None,
           max_ratio: MaxRatioOpt = 0.9, min_channels: MinChannelsOpt = 1, pricing: PricingOpt = "table",
-          finetune_every: FinetuneEveryOpt = None,
+          margin: MarginOpt = 0.01, finetune_every: FinetuneEveryOpt = None,
           num_classes: NcOpt = None, width: WidthOpt = None, seed: SeedOpt = 0, threads: ThreadsOpt = "auto",
           project: ProjectOpt = "runs", name: NameOpt = None) -> None:
     """Prune a model (optionally fine-tune), and compare it with the original.
@@ -129,7 +129,8 @@ def prune(model: ModelOpt, data: OptDataOpt = None, task: TaskOpt = "detection",
                      ratios=None if ratios is None else str(ratios), round_to=round_to, ignore=split_values(ignore),
                      lut=None if lut is None else str(lut), calib_batches=calib_batches, options=parse_options(option),
                      steps=steps, step_schedule=step_schedule, max_drop=max_drop, max_ratio=max_ratio,
-                     min_channels=min_channels, finetune_every=finetune_every, pricing=pricing)
+                     min_channels=min_channels, finetune_every=finetune_every, pricing=pricing,
+                     margin=margin)
     if distill and not epochs:
         fail("--distill: distillation happens while fine-tuning; add --epochs N")
     tune = (train_spec(FinetuneSpec, "finetune", task, epochs=epochs, batch=batch, lr=lr, optimizer=optimizer,

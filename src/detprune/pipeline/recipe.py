@@ -80,6 +80,7 @@ class PruneSpec:
     runtime: str | None = None  # runtime whose latency cluster pruning measures (default torch)
     lut: str | None = None  # cluster pruning: latency table to read/extend (e.g. from `detprune lut` on the device)
     pricing: str = "table"  # cluster pruning: how a step's saving is priced: table | layers | model | best
+    margin: float = 0.01  # cluster pruning: a latency goal is aimed this fraction under itself
     round_to: int | None = None
     max_ratio: float = 0.9  # global / cluster schedules: most of one group's channels removed
     min_channels: int = 1  # global / cluster schedules: fewest channels a group, and each of its layers, keeps

@@ -191,8 +191,7 @@ def _call_prune(model: nn.Module, criterion: str, spec: PruneSpec, img_size: int
         return cluster_prune(model, ex, spec.target, criterion=criterion, runtime=spec.runtime, ignore=list(spec.ignore),
                              data=data, lut=spec.lut, min_cluster=spec.round_to, max_ratio=spec.max_ratio,
                              min_channels=spec.min_channels, finetune=between, finetune_every=spec.finetune_every,
-                             mode=spec.pricing,
-                             **kwargs)
+                             mode=spec.pricing, margin=spec.margin, **kwargs)
     how: dict[str, Any] = {}
     if ratio is not None:
         how["ratio"] = ratio

@@ -13,7 +13,7 @@ from pathlib import Path
 from detprune.pipeline import criteria as crit
 from detprune.pipeline.data import check_data_spec, class_map, class_names
 from detprune.pipeline.models import ULTRALYTICS_SUBSET, check_model_spec
-from detprune.pipeline.recipe import TASKS, Recipe, RecipeError, TrainSpec
+from detprune.pipeline.recipe import TASKS, PruneSpec, Recipe, RecipeError, TrainSpec
 from detprune.pipeline.target import parse_target
 
 EXPORT_FORMATS = ("onnx", "openvino")
@@ -258,6 +258,9 @@ def validate(r: Recipe) -> None:
         _check(p.pricing in PRICING_MODES, "prune.pricing", f"must be one of {', '.join(PRICING_MODES)}, got {p.pricing!r}")
         _check(p.pricing == "table" or p.schedule == "cluster", "prune.pricing",
                f"prices the cluster schedule's steps, not {p.schedule!r}'s")
+        _check(0 <= p.margin < 0.5, "prune.margin", f"must be in [0, 0.5), got {p.margin}")
+        _check(p.margin == PruneSpec.margin or p.schedule == "cluster", "prune.margin",
+               f"is how far under a latency goal the cluster schedule aims, not {p.schedule!r}'s")
         if p.finetune_every is not None:
             _check(p.finetune_every >= 1, "prune.finetune_every", f"must be >= 1, got {p.finetune_every}")
             _check(p.schedule == "cluster", "prune.finetune_every",
