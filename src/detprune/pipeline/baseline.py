@@ -9,7 +9,6 @@ It is stored in float16 to stay under 2 MB; :func:`load_baseline` returns a floa
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,6 @@ from torch import nn
 
 ASSETS = Path(__file__).parent / "assets"
 BASELINE_PATH = ASSETS / "demo_baseline.safetensors"
-BASELINE_INFO = ASSETS / "demo_baseline.json"
 
 # Architecture of the shipped baseline: YOLOv8-style, half the channels of yolov8n (width 0.125).
 BASELINE_MODEL: dict[str, Any] = {"name": "yolov8n", "width": 0.125}
@@ -36,8 +34,3 @@ def load_baseline() -> nn.Module:
     from detprune.io import load
 
     return load(BASELINE_PATH).float().eval()
-
-
-def baseline_info() -> dict[str, Any]:
-    """Provenance of the shipped baseline (training recipe and its validation metrics)."""
-    return json.loads(BASELINE_INFO.read_text()) if BASELINE_INFO.is_file() else {}

@@ -168,7 +168,3 @@ def example_input(model: nn.Module, img_size: int) -> Any:
     if type(model).__module__.startswith("torchvision"):
         return [torch.rand(3, img_size, img_size)]
     return torch.rand(1, 3, img_size, img_size)
-
-
-def num_classes_of(model: nn.Module) -> int:
-    return int(make_adapter(model).num_classes)

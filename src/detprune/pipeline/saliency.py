@@ -35,7 +35,6 @@ from detprune.pipeline.runs import write_json
 
 DEFAULT_WIDTH = 0.25  # narrow VGG16 (1.2M parameters): trains on a CPU in minutes at 64 px
 SYNTHETIC_IMG_SIZE = 64  # the size the synthetic set is meant for (objects of 0.2-10 % of the image)
-METRIC_KEYS = ("mae", "max_f", "mean_f", "wf", "sm", "em")
 _SYNTHETIC = re.compile(r"synthetic(:\d+)?")
 Log = Any
 
