@@ -18,6 +18,7 @@ from typing import Any, Iterable
 from torch import nn
 
 from detprune.deploy import count_macs, count_params
+from detprune.schedule.target import Target
 
 METRICS = ("macs", "params")
 _SCALE = {"": 1.0, "k": 1e3, "m": 1e6, "g": 1e9}
@@ -25,6 +26,9 @@ _SCALE = {"": 1.0, "k": 1e3, "m": 1e6, "g": 1e9}
 
 @dataclass(frozen=True)
 class CostTarget:
+    """A MACs or params goal: the parsed ``--target`` of :func:`find_ratio` and of the saliency pipeline's
+    parameter budget. Latency goals are read by :class:`detprune.schedule.target.Target` only."""
+
     metric: str  # "macs" | "params"
     value: float  # a fraction of the unpruned cost when ``relative``, else absolute
     relative: bool
@@ -49,12 +53,8 @@ class CostTarget:
         return f"{self.metric}={self.value:g}"
 
 
-def parse_target(text: str) -> object:
-    """Check a target string with the schedule's parser when there is one (latency targets too), else ours."""
-    try:
-        from detprune.schedule.target import Target
-    except ImportError:
-        return CostTarget.parse(text)
+def parse_target(text: str) -> Target:
+    """Check a target string with the schedule's parser, which reads latency targets too (:class:`CostTarget` does not)."""
     return Target.parse(text)
 
 

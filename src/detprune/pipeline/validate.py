@@ -126,7 +126,7 @@ def _iterative(r: Recipe) -> None:
            "needs --data to measure mAP50 after each step")
     if p.target is not None:
         goal = parse_target(p.target)
-        _check(bool(getattr(goal, "relative", True)), "prune.target",
+        _check(goal.relative, "prune.target",
                "iterative pruning needs a relative target (a fraction of the unpruned model, e.g. macs=0.5)")
 
 
@@ -236,8 +236,8 @@ def validate(r: Recipe) -> None:
                 goal = parse_target(p.target)
             except ValueError as exc:
                 raise RecipeError("prune.target", str(exc)) from exc
-            if getattr(goal, "metric", None) == "latency":
-                _check_runtime(getattr(goal, "runtime", "torch"), "prune.target")
+            if goal.metric == "latency":
+                _check_runtime(goal.runtime, "prune.target")
         from detprune.pipeline.steps import SCHEDULES
 
         _check(p.schedule in SCHEDULES, "prune.schedule", f"must be one of {', '.join(SCHEDULES)}, got {p.schedule!r}")
@@ -300,7 +300,7 @@ def validate(r: Recipe) -> None:
                 goal = parse_target(a.target)
             except ValueError as exc:
                 raise RecipeError("analyze.target", str(exc)) from exc
-            _check(getattr(goal, "metric", "") in ("macs", "params"), "analyze.target",
+            _check(goal.metric in ("macs", "params"), "analyze.target",
                    f"proposals are for MACs or params targets, got {a.target!r}")
     _check(r.report.samples >= 0, "report.samples", "must be >= 0")
     if r.report.staircase is not None:
