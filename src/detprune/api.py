@@ -1,4 +1,4 @@
-"""The public entry points: ``groups``, ``prune``.
+"""The public entry points: ``trace``, ``groups``, ``prune`` (and ``check_ratio`` for callers validating a ratio early).
 
     report = detprune.prune(model, torch.rand(1, 3, 320, 320), criterion="l1", ratio=0.5)
 
@@ -71,6 +71,8 @@ def _apply_ignore(model: nn.Module, result: TraceResult, ignore: list[IgnoreEntr
 
 @dataclass
 class GroupChange:
+    """Width of one prunable group before and after a :func:`prune` call."""
+
     index: int
     modules: list[str]
     before: int
@@ -93,6 +95,7 @@ class PruneReport:
     removed: float | None = None  # fraction of prunable channel classes really removed (caps, rounding)
 
     def summary(self) -> str:
+        """One line: criterion and ratio, params / MACs before -> after, and the target's outcome."""
         parts = [f"params {self.params_before:,} -> {self.params_after:,} ({self.params_after / self.params_before:.1%})"]
         if self.macs_before:
             parts.append(f"MACs {self.macs_before:,} -> {self.macs_after:,} ({self.macs_after / self.macs_before:.1%})")
@@ -105,6 +108,7 @@ class PruneReport:
 
 
 def check_ratio(ratio: float, name: str = "ratio") -> float:
+    """``ratio`` as a float; ``ValueError`` naming ``name`` unless it is a number in [0, 1)."""
     if not isinstance(ratio, (int, float)) or not 0 <= ratio < 1:
         raise ValueError(f"{name} must be in [0, 1), got {ratio!r}")
     return float(ratio)
@@ -162,15 +166,12 @@ def prune(model: nn.Module, example_inputs: Any, criterion: str = "l1", ratio: f
 
 
 def count_params(model: nn.Module) -> int:
+    """All parameters of ``model``, as :func:`detprune.deploy.count_params` counts them; defined here so
+    that ``import detprune`` does not load the deploy package (export and runtime code)."""
     return sum(p.numel() for p in model.parameters())
 
 
 def _macs(model: nn.Module, example_inputs: Any) -> int:
-    from detprune.deploy.flops import count_macs
+    from detprune.deploy.flops import count_macs  # eval mode for the count, mode restored
 
-    was_training = model.training
-    model.eval()
-    try:
-        return count_macs(model, copy.copy(example_inputs))
-    finally:
-        model.train(was_training)
+    return count_macs(model, copy.copy(example_inputs))
