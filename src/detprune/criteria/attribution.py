@@ -35,6 +35,7 @@ from detprune.criteria.activation import ActivationCriterion
 from detprune.criteria.base import register_criterion
 from detprune.criteria.collect import LossFn, split_batch
 from detprune.criteria.score_maps import ScoresFn, default_scores_fn
+from detprune.graph.groups import Group
 
 
 def box_mask(level: Tensor, targets: Sequence[dict], input_hw: tuple[int, int], classes: Tensor) -> Tensor:
@@ -61,7 +62,7 @@ class Attribution(ActivationCriterion):
 
     def __init__(self, classes: Sequence[int] | None = None, tau: float = 0.02, use_labels: bool = False,
                  reduction: str = "max", scores_fn: ScoresFn | None = None, space: str = "logit",
-                 detected_only: bool = False, **kwargs) -> None:
+                 detected_only: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         if reduction not in ("max", "mean_abs"):
             raise ValueError(f"reduction must be 'max' or 'mean_abs', got {reduction!r}")
@@ -73,7 +74,7 @@ class Attribution(ActivationCriterion):
         self.reduction, self.scores_fn, self.space = reduction, scores_fn, space
         self.masked = 0  # elements that passed the spatial mask in the last prepare()
 
-    def prepare(self, model: nn.Module, groups: list, data: Any = None, **kwargs: Any) -> None:
+    def prepare(self, model: nn.Module, groups: list[Group], data: Any = None, **kwargs: Any) -> None:
         self.masked = 0
         super().prepare(model, groups, data=data, **kwargs)
         if self.masked == 0:

@@ -20,6 +20,7 @@ CRITERIA: dict[str, type["Criterion"]] = {}
 
 
 def register_criterion(name: str) -> Callable[[type["Criterion"]], type["Criterion"]]:
+    """Class decorator: make the criterion selectable as ``criterion=name`` (sets ``cls.name``)."""
     def deco(cls: type[Criterion]) -> type[Criterion]:
         cls.name = name
         CRITERIA[name] = cls
@@ -29,6 +30,7 @@ def register_criterion(name: str) -> Callable[[type["Criterion"]], type["Criteri
 
 
 def get_criterion(name: str | "Criterion", **kwargs: Any) -> "Criterion":
+    """An instance of the registered criterion ``name`` built with ``kwargs``; an instance is returned as is."""
     if isinstance(name, Criterion):
         return name
     if name not in CRITERIA:
@@ -57,6 +59,8 @@ class Criterion(ABC):
         """Importance of each position of a member slot, or None if this member is not scored."""
 
     def group_scores(self, group: Group) -> np.ndarray:
+        """One score per class: member scores normalised per layer, averaged over the positions a class
+        holds in that member, then combined over members (zeros when no member is scored)."""
         per_member = []
         for m in group.members:
             s = self.member_scores(m)

@@ -14,7 +14,7 @@ import torch
 from torch import Tensor, nn
 
 from detprune.criteria.base import Criterion, register_criterion
-from detprune.criteria.magnitude import slot_norms
+from detprune.criteria.magnitude import L1
 from detprune.graph.groups import Group, Member
 
 
@@ -42,10 +42,4 @@ class BNScale(Criterion):
     def group_scores(self, group: Group) -> np.ndarray:
         if any(self.member_scores(m) is not None for m in group.members):
             return super().group_scores(group)
-        fallback = _L1Fallback(normalize=self.normalize, combine=self.combine)
-        return fallback.group_scores(group)
-
-
-class _L1Fallback(Criterion):
-    def member_scores(self, member: Member) -> np.ndarray | None:
-        return slot_norms(member, 1) if member.slot.role == "out" and member.slot.name == "weight" else None
+        return L1(normalize=self.normalize, combine=self.combine).group_scores(group)

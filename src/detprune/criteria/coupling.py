@@ -35,6 +35,7 @@ Singular values below ``1e-7 * s_max`` are treated as zero (changes CP by < 1e-7
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -120,7 +121,7 @@ def nuclear_drops_naive(A: Tensor) -> Tensor:
 
 @register_criterion("coupling")
 class Coupling(ActivationCriterion):
-    """DCODP intra-layer coupling ``|| A ||_* - || M_i A ||_* |``, mean over images; see module docstring.
+    """DCODP intra-layer coupling ``| ||A||_* - ||M_i A||_* |``, mean over images; see module docstring.
 
     ``method``: "quad" (default, fast) or "eig" (batched eigvalsh). ``hook`` defaults to the
     producer's own output (pre-activation), as DCODP scores the layer's feature map.
@@ -128,7 +129,7 @@ class Coupling(ActivationCriterion):
     """
 
     def __init__(self, method: str = "quad", linalg_threads: int | None = 1, max_elems: int = 1 << 24,
-                 **kwargs) -> None:
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
         if method not in ("quad", "eig"):
             raise ValueError(f"method must be 'quad' or 'eig', got {method!r}")

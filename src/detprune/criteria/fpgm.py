@@ -11,6 +11,8 @@ hence the most redundant, and is pruned first. Weight-only: no calibration data.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 
@@ -27,7 +29,7 @@ def distance_sums(weight: torch.Tensor, dim: int = 0, p: float = 2.0) -> np.ndar
 
 @register_criterion("fpgm")
 class FPGM(Criterion):
-    def __init__(self, p: float = 2.0, **kwargs) -> None:
+    def __init__(self, p: float = 2.0, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.p = p
 

@@ -11,6 +11,8 @@ The rank is of the 2-D map; 1-D maps (Conv1d) count as 1 x L, linear outputs as 
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor
 
@@ -29,7 +31,7 @@ def map_ranks(maps: Tensor, rtol: float | None = None, threads: int | None = 1) 
 
 @register_criterion("hrank")
 class HRank(ActivationCriterion):
-    def __init__(self, rtol: float | None = None, **kwargs) -> None:
+    def __init__(self, rtol: float | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.rtol = rtol
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from detprune.criteria.base import Criterion, register_criterion
@@ -10,7 +12,7 @@ from detprune.graph.groups import Group, Member
 
 @register_criterion("random")
 class Random(Criterion):
-    def __init__(self, seed: int = 0, **kwargs) -> None:
+    def __init__(self, seed: int = 0, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.rng = np.random.default_rng(seed)
 

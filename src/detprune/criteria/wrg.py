@@ -23,10 +23,11 @@ The loss is ``loss_fn(model, batch) -> Tensor`` or ``adapter`` (``sum(adapter.lo
 
 from __future__ import annotations
 
-import numpy as np
-from torch import Tensor
+from typing import Any
 
+import numpy as np
 import torch
+from torch import Tensor
 
 from detprune.criteria.activation import ActivationCriterion
 from detprune.criteria.base import register_criterion
@@ -45,7 +46,7 @@ class WRG(ActivationCriterion):
     needs_grad = True
 
     def __init__(self, mode: str = "product", w_weight: float = 1.0, w_rank: float = 1.0, w_grad: float = 1.0,
-                 rtol: float | None = None, **kwargs) -> None:
+                 rtol: float | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         if mode not in ("product", "sum"):
             raise ValueError(f"mode must be 'product' or 'sum', got {mode!r}")
