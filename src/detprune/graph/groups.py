@@ -28,6 +28,12 @@ class Member:
 
 @dataclass
 class Group:
+    """Parameter slots whose channels are removed together, as classes (pruning units).
+
+    A class covers positions of one or more members (``Member.cls``); ``pin_reasons`` say which classes
+    must stay, and ``inexact`` why removing some classes only approximates cutting their contribution.
+    """
+
     index: int
     roots: np.ndarray  # channel-class root ids, one per pruning unit
     members: list[Member]
@@ -51,6 +57,7 @@ class Group:
         return np.stack([np.bincount(m.cls, minlength=self.size) for m in self.members])
 
     def modules(self) -> list[str]:
+        """``"path (Type)"`` of every member module, once each, in member order."""
         seen: dict[str, None] = {}
         for m in self.members:
             seen.setdefault(f"{m.slot.module_path or '<model>'} ({type(m.slot.module).__name__})")
@@ -66,6 +73,8 @@ class Group:
 
 
 def build_groups(trace: TraceResult) -> list[Group]:
+    """The connected components of the trace's slots, numbered in order; groups with nothing prunable
+    whose members are all role ``"param"`` (e.g. kernel dims) are left out."""
     channels = trace.channels
     slot_roots = [channels.roots(s.ids) for s in trace.slots]
     slots_of_root: dict[int, list[int]] = {}

@@ -46,6 +46,7 @@ def masked_copy(model: nn.Module, groups: list[Group], removal: dict[int, np.nda
 
 
 def flat_outputs(model: nn.Module, example_inputs: Any) -> list[Tensor]:
+    """The model's prediction tensors on ``example_inputs`` (no grad), flattened in order."""
     with torch.no_grad():
         return iter_tensors(prediction_outputs(model, call_model(model, example_inputs)))
 
