@@ -29,6 +29,7 @@ from torch import nn
 from detprune.criteria import get_criterion
 from detprune.deploy.backend import parse_runtime
 from detprune.deploy.flops import count_macs, count_params
+from detprune.deploy.side_by_side import compare
 from detprune.graph.surgery import refresh_submodules, remove_channels
 from detprune.schedule.cluster import ClusterState, GreedyStep, Removal, greedy_clusters, producer_blocks_order
 from detprune.schedule.cost import CostModel
@@ -37,7 +38,6 @@ from detprune.schedule.layer_latency import PRICING_MODES, GroupLatency
 from detprune.schedule.layer_table import LayerTable
 from detprune.schedule.lut import LatencyLUT
 from detprune.schedule.preview import pruned_copy
-from detprune.deploy.side_by_side import compare
 from detprune.schedule.select import removal_order
 from detprune.schedule.target import Target, TargetResult
 

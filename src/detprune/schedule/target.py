@@ -1,10 +1,12 @@
 """Targets instead of ratios: "half the MACs", "2.5M params", "30% faster on OpenVINO".
 
 A target is reached by bisection over one integer knob of a removal plan whose cost falls as
-the knob grows: the number of globally-ranked classes removed (global schedule) or the local
-ratio on a fine grid (local schedule). MACs and params are predicted analytically
-(:class:`~detprune.schedule.cost.CostModel`, exact for conv/linear); latency is measured on a
-pruned deep copy, so the search costs one export + timing per probe (about a dozen probes).
+the knob grows: the number of globally-ranked classes removed (global schedule), the local
+ratio on a fine grid (local schedule) or one factor scaling every per-layer ratio (layerwise
+schedule), as built by :func:`~detprune.schedule.allocate.knob_plan`. MACs and params are
+predicted analytically (:class:`~detprune.schedule.cost.CostModel`, exact for conv/linear);
+latency is measured on a pruned deep copy, so the search costs one export + timing per probe
+(about a dozen probes).
 Measured latency is noisy, so the search stops at the smallest knob seen that met the goal.
 """
 
