@@ -13,7 +13,9 @@ from pathlib import Path
 from detprune.pipeline import criteria as crit
 from detprune.pipeline.data import check_data_spec, class_map, class_names
 from detprune.pipeline.models import ULTRALYTICS_SUBSET, check_model_spec
-from detprune.pipeline.recipe import TASKS, PruneSpec, Recipe, RecipeError, TrainSpec
+from detprune.pipeline.recipe import (
+    TASKS, AnalyzeSpec, BenchSpec, EvalSpec, ExportSpec, PruneSpec, Recipe, RecipeError, TrainSpec,
+)
 from detprune.pipeline.target import parse_target
 
 EXPORT_FORMATS = ("onnx", "openvino")
@@ -103,6 +105,23 @@ def _saliency(r: Recipe) -> None:
                f"{name!r} scores detection class outputs: {only}")
 
 
+def _detection(r: Recipe) -> None:
+    """A detection recipe's model and data: known specs, and not a saliency model file."""
+    try:
+        check_model_spec(r.model)
+    except (ValueError, FileNotFoundError) as exc:
+        raise RecipeError("model", str(exc)) from exc
+    if r.model.endswith(".safetensors"):
+        from detprune.pipeline.saliency import is_saliency_file
+
+        _check(not is_saliency_file(r.model), "model", f"{r.model} is a salient-object model: add --task saliency")
+    if r.data is not None:
+        try:
+            check_data_spec(r.data)
+        except (ValueError, FileNotFoundError) as exc:
+            raise RecipeError("data", str(exc)) from exc
+
+
 def _iterative(r: Recipe) -> None:
     """prune.steps / step_schedule / max_drop: what iterative pruning can do with the rest of the recipe."""
     from detprune.schedule.iterative import STEP_SCHEDULES
@@ -159,6 +178,133 @@ def _ratios_file(path: str) -> None:
         raise RecipeError("prune.ratios", f"{path} is not valid YAML ({str(exc).splitlines()[0]})") from exc
 
 
+def _prune_criteria(p: PruneSpec) -> None:
+    """prune.criteria registered (or some of them, with skip_unavailable), and every option taken by one of them."""
+    _check(bool(p.criteria), "prune.criteria", "name at least one criterion")
+    if not p.skip_unavailable:
+        for i, name in enumerate(p.criteria):
+            try:
+                crit.check_criterion(name)
+            except ValueError as exc:
+                raise RecipeError(f"prune.criteria[{i}]", str(exc)) from exc
+    else:
+        _check(any(n in crit.available() for n in p.criteria), "prune.criteria",
+               f"none of {p.criteria} is registered; available: {', '.join(crit.available())}")
+    # an option goes to the criteria that take it (tau to attribution in "attribution,l1"); one
+    # that no named criterion takes is a typo or a wrong criterion
+    named = [n for n in p.criteria if n in crit.available()]
+    takes = {n: crit.accepted_kwargs(n) for n in named}
+    for key in p.options:
+        if named and not any(a is None or key in a for a in takes.values()):
+            listing = "; ".join(f"{n!r} takes {', '.join(sorted((a or set()) - crit.PIPELINE_KWARGS)) or 'none'}"
+                                for n, a in takes.items())
+            which = f"criterion {named[0]!r} takes no" if len(named) == 1 else f"none of {named} takes"
+            raise RecipeError(f"prune.options.{key}", f"{which} option {key!r} ({listing})")
+    for name in named:
+        try:
+            crit.check_options(name, p.options)
+        except ValueError as exc:
+            raise RecipeError("prune.options", str(exc)) from exc
+
+
+def _prune(r: Recipe) -> None:
+    """The prune section: criteria, ratio or target, schedule and its options, iterative steps."""
+    p = r.prune
+    assert p is not None
+    _prune_criteria(p)
+    if p.schedule == "layerwise" or p.ratios is not None:
+        _check(p.ratios is not None, "prune.ratios", "the layerwise schedule needs per-layer ratios (a YAML file)")
+        _check(p.schedule == "layerwise", "prune.schedule",
+               f"per-layer ratios use the layerwise schedule, not {p.schedule!r}")
+        _check(p.ratio is None, "prune.ratio", "give either one ratio or per-layer ratios (--ratios), not both")
+        _ratios_file(p.ratios)
+    else:
+        _check((p.ratio is None) != (p.target is None), "prune.ratio", "give exactly one of ratio or target")
+    if p.ratio is not None:
+        _check(0 <= p.ratio < 1, "prune.ratio", f"must be in [0, 1), got {p.ratio:g}")
+    if p.target is not None:
+        try:
+            goal = parse_target(p.target)
+        except ValueError as exc:
+            raise RecipeError("prune.target", str(exc)) from exc
+        if goal.metric == "latency":
+            _check_runtime(goal.runtime, "prune.target")
+    from detprune.pipeline.steps import SCHEDULES
+
+    _check(p.schedule in SCHEDULES, "prune.schedule", f"must be one of {', '.join(SCHEDULES)}, got {p.schedule!r}")
+    _check(p.schedule != "cluster" or p.target is not None, "prune.target",
+           "cluster pruning needs a target (e.g. latency=0.7 or macs=0.5)")
+    if p.lut is not None:
+        _check(p.schedule == "cluster", "prune.lut",
+               f"a latency table is read by the cluster schedule, not {p.schedule!r}")
+        _check(Path(p.lut).is_file(), "prune.lut", f"{p.lut} does not exist (build one with `detprune lut`)")
+    if p.runtime is not None:
+        _check_runtime(p.runtime, "prune.runtime")
+    _check(p.round_to is None or p.round_to >= 1, "prune.round_to", f"must be >= 1, got {p.round_to}")
+    _check(0 < p.max_ratio <= 1, "prune.max_ratio", f"must be in (0, 1], got {p.max_ratio}")
+    _check(p.min_channels >= 1, "prune.min_channels", f"must be >= 1, got {p.min_channels}")
+    _iterative(r)
+    from detprune.schedule.layer_latency import PRICING_MODES
+
+    _check(p.pricing in PRICING_MODES, "prune.pricing", f"must be one of {', '.join(PRICING_MODES)}, got {p.pricing!r}")
+    _check(p.pricing == "table" or p.schedule == "cluster", "prune.pricing",
+           f"prices the cluster schedule's steps, not {p.schedule!r}'s")
+    _check(0 <= p.margin < 0.5, "prune.margin", f"must be in [0, 0.5), got {p.margin}")
+    _check(p.margin == PruneSpec.margin or p.schedule == "cluster", "prune.margin",
+           f"is how far under a latency goal the cluster schedule aims, not {p.schedule!r}'s")
+    if p.finetune_every is not None:
+        _check(p.finetune_every >= 1, "prune.finetune_every", f"must be >= 1, got {p.finetune_every}")
+        _check(p.schedule == "cluster", "prune.finetune_every",
+               f"is for the cluster schedule's greedy steps, not {p.schedule!r} (see --steps)")
+        _check(p.pricing != "best", "prune.finetune_every",
+               "--pricing best prunes twice and would fine-tune both candidates; choose one pricing")
+    _check(p.calib_batches >= 1 and p.calib_batch >= 1, "prune.calib_batches", "must be >= 1")
+    data_driven = [n for n in p.criteria if n in crit.available() and crit.needs_data(n)]
+    _check(r.data is not None or not data_driven, "data", f"criterion {', '.join(data_driven)} needs calibration data")
+
+
+def _eval(e: EvalSpec) -> None:
+    """eval: batch, image cap and thresholds."""
+    _check(e.batch >= 1, "eval.batch", "must be >= 1")
+    _check(e.max_images is None or e.max_images >= 1, "eval.max_images", "must be >= 1")
+    for k in ("conf", "iou", "score_thres"):
+        _check(0 <= getattr(e, k) <= 1, f"eval.{k}", f"must be in [0, 1], got {getattr(e, k)}")
+
+
+def _bench(b: BenchSpec) -> None:
+    """bench: runtimes that exist on this machine, run counts."""
+    for i, rt in enumerate(b.runtimes):
+        _check_runtime(rt, f"bench.runtimes[{i}]")
+    _check(b.runs >= 1 and b.warmup >= 0, "bench.runs", "need runs >= 1 and warmup >= 0")
+
+
+def _export(x: ExportSpec) -> None:
+    """export: known formats."""
+    _check(bool(x.formats), "export.formats", "name at least one format")
+    for i, fmt in enumerate(x.formats):
+        _check(fmt in EXPORT_FORMATS, f"export.formats[{i}]", f"unknown format {fmt!r}; choose from {', '.join(EXPORT_FORMATS)}")
+
+
+def _analyze(a: AnalyzeSpec) -> None:
+    """analyze: criterion, ratios, limits, and a MACs / params target for proposals."""
+    try:
+        crit.check_criterion(a.criterion)
+    except ValueError as exc:
+        raise RecipeError("analyze.criterion", str(exc)) from exc
+    _check(bool(a.ratios), "analyze.ratios", "give at least one ratio")
+    for i, x in enumerate(a.ratios):
+        _check(0 < x < 1, f"analyze.ratios[{i}]", f"must be in (0, 1), got {x:g}")
+    _check(a.max_groups >= 0, "analyze.max_groups", "must be >= 0")
+    _check(a.max_images >= 1, "analyze.max_images", "must be >= 1")
+    if a.target is not None:
+        try:
+            goal = parse_target(a.target)
+        except ValueError as exc:
+            raise RecipeError("analyze.target", str(exc)) from exc
+        _check(goal.metric in ("macs", "params"), "analyze.target",
+               f"proposals are for MACs or params targets, got {a.target!r}")
+
+
 def validate(r: Recipe) -> None:
     """Raise :class:`RecipeError` on the first wrong value."""
     _check(r.task in TASKS, "task", f"must be one of {', '.join(TASKS)}, got {r.task!r}")
@@ -166,19 +312,7 @@ def validate(r: Recipe) -> None:
     if r.task == "saliency":
         _saliency(r)
     else:
-        try:
-            check_model_spec(r.model)
-        except (ValueError, FileNotFoundError) as exc:
-            raise RecipeError("model", str(exc)) from exc
-        if r.model.endswith(".safetensors"):
-            from detprune.pipeline.saliency import is_saliency_file
-
-            _check(not is_saliency_file(r.model), "model", f"{r.model} is a salient-object model: add --task saliency")
-        if r.data is not None:
-            try:
-                check_data_spec(r.data)
-            except (ValueError, FileNotFoundError) as exc:
-                raise RecipeError("data", str(exc)) from exc
+        _detection(r)
     needs_data = [s for s in ("train", "finetune", "eval", "analyze") if getattr(r, s) is not None
                   and not (s == "finetune" and r.finetune.epochs == 0)]
     _check(r.data is not None or not needs_data, "data", f"is required by the {', '.join(needs_data)} stage(s)")
@@ -195,113 +329,15 @@ def validate(r: Recipe) -> None:
         _train(r.finetune, "finetune", 0)
         _distill(r)
     if r.prune is not None:
-        p = r.prune
-        _check(bool(p.criteria), "prune.criteria", "name at least one criterion")
-        if not p.skip_unavailable:
-            for i, name in enumerate(p.criteria):
-                try:
-                    crit.check_criterion(name)
-                except ValueError as exc:
-                    raise RecipeError(f"prune.criteria[{i}]", str(exc)) from exc
-        else:
-            _check(any(n in crit.available() for n in p.criteria), "prune.criteria",
-                   f"none of {p.criteria} is registered; available: {', '.join(crit.available())}")
-        # an option goes to the criteria that take it (tau to attribution in "attribution,l1"); one
-        # that no named criterion takes is a typo or a wrong criterion
-        named = [n for n in p.criteria if n in crit.available()]
-        takes = {n: crit.accepted_kwargs(n) for n in named}
-        for key in p.options:
-            if named and not any(a is None or key in a for a in takes.values()):
-                listing = "; ".join(f"{n!r} takes {', '.join(sorted((a or set()) - crit.PIPELINE_KWARGS)) or 'none'}"
-                                    for n, a in takes.items())
-                which = f"criterion {named[0]!r} takes no" if len(named) == 1 else f"none of {named} takes"
-                raise RecipeError(f"prune.options.{key}", f"{which} option {key!r} ({listing})")
-        for name in named:
-            try:
-                crit.check_options(name, p.options)
-            except ValueError as exc:
-                raise RecipeError("prune.options", str(exc)) from exc
-        if p.schedule == "layerwise" or p.ratios is not None:
-            _check(p.ratios is not None, "prune.ratios", "the layerwise schedule needs per-layer ratios (a YAML file)")
-            _check(p.schedule == "layerwise", "prune.schedule",
-                   f"per-layer ratios use the layerwise schedule, not {p.schedule!r}")
-            _check(p.ratio is None, "prune.ratio", "give either one ratio or per-layer ratios (--ratios), not both")
-            _ratios_file(p.ratios)
-        else:
-            _check((p.ratio is None) != (p.target is None), "prune.ratio", "give exactly one of ratio or target")
-        if p.ratio is not None:
-            _check(0 <= p.ratio < 1, "prune.ratio", f"must be in [0, 1), got {p.ratio:g}")
-        if p.target is not None:
-            try:
-                goal = parse_target(p.target)
-            except ValueError as exc:
-                raise RecipeError("prune.target", str(exc)) from exc
-            if goal.metric == "latency":
-                _check_runtime(goal.runtime, "prune.target")
-        from detprune.pipeline.steps import SCHEDULES
-
-        _check(p.schedule in SCHEDULES, "prune.schedule", f"must be one of {', '.join(SCHEDULES)}, got {p.schedule!r}")
-        _check(p.schedule != "cluster" or p.target is not None, "prune.target",
-               "cluster pruning needs a target (e.g. latency=0.7 or macs=0.5)")
-        if p.lut is not None:
-            _check(p.schedule == "cluster", "prune.lut",
-                   f"a latency table is read by the cluster schedule, not {p.schedule!r}")
-            _check(Path(p.lut).is_file(), "prune.lut", f"{p.lut} does not exist (build one with `detprune lut`)")
-        if p.runtime is not None:
-            _check_runtime(p.runtime, "prune.runtime")
-        _check(p.round_to is None or p.round_to >= 1, "prune.round_to", f"must be >= 1, got {p.round_to}")
-        _check(0 < p.max_ratio <= 1, "prune.max_ratio", f"must be in (0, 1], got {p.max_ratio}")
-        _check(p.min_channels >= 1, "prune.min_channels", f"must be >= 1, got {p.min_channels}")
-        _iterative(r)
-        from detprune.schedule.layer_latency import PRICING_MODES
-
-        _check(p.pricing in PRICING_MODES, "prune.pricing", f"must be one of {', '.join(PRICING_MODES)}, got {p.pricing!r}")
-        _check(p.pricing == "table" or p.schedule == "cluster", "prune.pricing",
-               f"prices the cluster schedule's steps, not {p.schedule!r}'s")
-        _check(0 <= p.margin < 0.5, "prune.margin", f"must be in [0, 0.5), got {p.margin}")
-        _check(p.margin == PruneSpec.margin or p.schedule == "cluster", "prune.margin",
-               f"is how far under a latency goal the cluster schedule aims, not {p.schedule!r}'s")
-        if p.finetune_every is not None:
-            _check(p.finetune_every >= 1, "prune.finetune_every", f"must be >= 1, got {p.finetune_every}")
-            _check(p.schedule == "cluster", "prune.finetune_every",
-                   f"is for the cluster schedule's greedy steps, not {p.schedule!r} (see --steps)")
-            _check(p.pricing != "best", "prune.finetune_every",
-                   "--pricing best prunes twice and would fine-tune both candidates; choose one pricing")
-        _check(p.calib_batches >= 1 and p.calib_batch >= 1, "prune.calib_batches", "must be >= 1")
-        data_driven = [n for n in p.criteria if n in crit.available() and crit.needs_data(n)]
-        _check(r.data is not None or not data_driven, "data", f"criterion {', '.join(data_driven)} needs calibration data")
+        _prune(r)
     if r.eval is not None:
-        e = r.eval
-        _check(e.batch >= 1, "eval.batch", "must be >= 1")
-        _check(e.max_images is None or e.max_images >= 1, "eval.max_images", "must be >= 1")
-        for k in ("conf", "iou", "score_thres"):
-            _check(0 <= getattr(e, k) <= 1, f"eval.{k}", f"must be in [0, 1], got {getattr(e, k)}")
+        _eval(r.eval)
     if r.bench is not None:
-        for i, rt in enumerate(r.bench.runtimes):
-            _check_runtime(rt, f"bench.runtimes[{i}]")
-        _check(r.bench.runs >= 1 and r.bench.warmup >= 0, "bench.runs", "need runs >= 1 and warmup >= 0")
+        _bench(r.bench)
     if r.export is not None:
-        _check(bool(r.export.formats), "export.formats", "name at least one format")
-        for i, fmt in enumerate(r.export.formats):
-            _check(fmt in EXPORT_FORMATS, f"export.formats[{i}]", f"unknown format {fmt!r}; choose from {', '.join(EXPORT_FORMATS)}")
+        _export(r.export)
     if r.analyze is not None:
-        a = r.analyze
-        try:
-            crit.check_criterion(a.criterion)
-        except ValueError as exc:
-            raise RecipeError("analyze.criterion", str(exc)) from exc
-        _check(bool(a.ratios), "analyze.ratios", "give at least one ratio")
-        for i, x in enumerate(a.ratios):
-            _check(0 < x < 1, f"analyze.ratios[{i}]", f"must be in (0, 1), got {x:g}")
-        _check(a.max_groups >= 0, "analyze.max_groups", "must be >= 0")
-        _check(a.max_images >= 1, "analyze.max_images", "must be >= 1")
-        if a.target is not None:
-            try:
-                goal = parse_target(a.target)
-            except ValueError as exc:
-                raise RecipeError("analyze.target", str(exc)) from exc
-            _check(goal.metric in ("macs", "params"), "analyze.target",
-                   f"proposals are for MACs or params targets, got {a.target!r}")
+        _analyze(r.analyze)
     _check(r.report.samples >= 0, "report.samples", "must be >= 0")
     if r.report.staircase is not None:
         _check(Path(r.report.staircase).is_file(), "report.staircase", f"{r.report.staircase} does not exist")
