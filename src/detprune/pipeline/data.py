@@ -23,6 +23,7 @@ _SYNTHETIC = re.compile(r"synthetic(:\d+)?")
 
 
 def is_synthetic(spec: str) -> bool:
+    """``synthetic`` or ``synthetic:N``: the generated data (orchard scenes, or tiny salient objects for saliency)."""
     return bool(_SYNTHETIC.fullmatch(spec))
 
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import copy
 import datetime as _dt
-import re
 import time
 from pathlib import Path
 from typing import Any
@@ -30,12 +29,12 @@ from torch.utils.data import DataLoader, Dataset, Subset
 import detprune
 from detprune.pipeline import criteria as crit
 from detprune.pipeline import steps
+from detprune.pipeline.data import is_synthetic
 from detprune.pipeline.recipe import EvalSpec, PruneSpec, Recipe, TrainSpec
 from detprune.pipeline.runs import write_json
 
 DEFAULT_WIDTH = 0.25  # narrow VGG16 (1.2M parameters): trains on a CPU in minutes at 64 px
 SYNTHETIC_IMG_SIZE = 64  # the size the synthetic set is meant for (objects of 0.2-10 % of the image)
-_SYNTHETIC = re.compile(r"synthetic(:\d+)?")
 Log = Any
 
 
@@ -93,10 +92,6 @@ def load_saliency_model(spec: str, width: float | None) -> nn.Module:
     if not isinstance(model, SaliencyNet):
         raise ValueError(f"{spec} holds a {type(model).__name__}, not a saliency model (drop --task saliency)")
     return model
-
-
-def is_synthetic(spec: str) -> bool:
-    return bool(_SYNTHETIC.fullmatch(spec))
 
 
 def check_saliency_data(spec: str) -> None:
