@@ -20,7 +20,6 @@ from torch import nn
 from detprune.deploy import count_macs, count_params
 from detprune.schedule.target import Target
 
-METRICS = ("macs", "params")
 _SCALE = {"": 1.0, "k": 1e3, "m": 1e6, "g": 1e9}
 
 
