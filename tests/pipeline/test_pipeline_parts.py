@@ -6,10 +6,9 @@ import pytest
 import torch
 
 from detprune.criteria import CRITERIA
-from detprune.deploy import count_macs
 from detprune.pipeline import criteria as crit
 from detprune.pipeline.models import check_model_spec, example_input, load_model, make_adapter, model_kind
-from detprune.pipeline.target import CostTarget, find_ratio
+from detprune.pipeline.target import CostTarget
 from detprune.pipeline.threads import resolve_threads
 
 
@@ -25,16 +24,6 @@ def test_cost_target_parse(text: str, metric: str, value: float, relative: bool)
 def test_cost_target_rejects(text: str) -> None:
     with pytest.raises(ValueError):
         CostTarget.parse(text)
-
-
-def test_find_ratio_is_the_smallest_that_meets_the_goal() -> None:
-    model = load_model("yolov3-tiny", num_classes=3)
-    x = torch.rand(1, 3, 64, 64)
-    ratio, after, before = find_ratio(model, x, CostTarget.parse("macs=0.6"), steps=5)
-    assert before == count_macs(model, x) and after <= 0.6 * before
-    assert 0.2 < ratio < 0.5
-    with pytest.raises(ValueError, match="out of reach"):
-        find_ratio(model, x, CostTarget.parse("macs=0.001"), steps=1)
 
 
 def test_criterion_kwargs_only_offers_what_a_criterion_takes() -> None:

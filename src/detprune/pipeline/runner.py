@@ -26,7 +26,6 @@ from detprune.pipeline.data import Split, class_names, load_split
 from detprune.pipeline.models import load_model, make_adapter, model_names
 from detprune.pipeline.recipe import Recipe
 from detprune.pipeline.runs import RunLog, write_json
-from detprune.pipeline.target import CostTarget, find_ratio
 from detprune.pipeline.threads import apply_threads
 from detprune.pipeline.validate import validate
 
@@ -128,16 +127,7 @@ def _variants(recipe: Recipe, base: Variant, run_dir: Path, log: RunLog, metrics
     if missing:
         metrics["skipped"] = {n: "not registered in detprune.criteria.CRITERIA in this installation" for n in missing}
         log(f"skipping criteria not available yet: {', '.join(missing)} (available: {', '.join(crit.available())})")
-    from detprune.pipeline.models import example_input
-
-    ratio, fallback = p.ratio, None
-    if p.target is not None and not steps.native_targets():
-        target = CostTarget.parse(p.target)
-        ratio, after, before = find_ratio(base.model, example_input(base.model, recipe.img_size), target,
-                                          round_to=p.round_to, ignore=p.ignore)
-        fallback = (target, target.goal(before))
-        metrics["target"] = {"text": p.target, "metric": target.metric, "goal": fallback[1], "base": before}
-        log(f"target {p.target}: ratio {ratio:.3f} gives {target.metric} {after:,} <= {fallback[1]:,.0f} (from {before:,})")
+    ratio = p.ratio  # None with a target: detprune.prune / cluster_prune search it
     calib = None
     if any(crit.needs_data(n) for n in names):
         calib = load_split(recipe.data, "train", recipe.img_size, max_images=p.calib_batches * p.calib_batch,
@@ -152,7 +142,7 @@ def _variants(recipe: Recipe, base: Variant, run_dir: Path, log: RunLog, metrics
             continue
         log(f"pruning with {name} " + how_pruned(p, ratio))
         pruned, report = steps.prune(base.model, name, p, img_size=recipe.img_size, ratio=ratio, calib=calib,
-                                     fallback=fallback, log=log, between=_between(recipe, name, teacher, run_dir, log))
+                                     between=_between(recipe, name, teacher, run_dir, log))
         info: dict[str, Any] = {"criterion": name, "prune_seconds": round(time.perf_counter() - t, 1), **_describe(report)}
         if p.schedule != "local":
             info["schedule"] = p.schedule

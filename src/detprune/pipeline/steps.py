@@ -8,7 +8,6 @@ for built-in and torchvision detectors and Ultralytics' trainer for Ultralytics 
 from __future__ import annotations
 
 import copy
-import inspect
 from pathlib import Path
 from typing import Any, Callable
 
@@ -20,7 +19,6 @@ from detprune.pipeline.data import Split, load_split, make_loader, ultralytics_d
 from detprune.pipeline.models import (ULTRALYTICS_SUBSET, UnsupportedError, example_input, make_adapter, model_kind,
                                       ultralytics_adapter_module)
 from detprune.pipeline.recipe import BenchSpec, EvalSpec, ExportSpec, PruneSpec, RecipeError, TrainSpec
-from detprune.pipeline.target import CostTarget, cost_of
 
 Log = Callable[[str], None]
 
@@ -176,11 +174,6 @@ def _train_ultralytics(model: nn.Module, data: str, spec: TrainSpec, *, img_size
 SCHEDULES = ("local", "global", "layerwise", "cluster")
 
 
-def native_targets() -> bool:
-    """Whether :func:`detprune.prune` reaches cost targets itself (with the criterion's own scores)."""
-    return "target" in inspect.signature(detprune.prune).parameters
-
-
 def _call_prune(model: nn.Module, criterion: str, spec: PruneSpec, img_size: int, ratio: float | None, data: Any,
                 kwargs: dict[str, Any], between: Callable[[nn.Module, int], None] | None = None) -> Any:
     """One pruning call: :func:`detprune.prune` (local/global schedule) or cluster pruning."""
@@ -223,29 +216,22 @@ def criterion_inputs(model: nn.Module, criterion: str, spec: PruneSpec, calib: S
 
 
 def prune(model: nn.Module, criterion: str, spec: PruneSpec, *, img_size: int, ratio: float | None = None,
-          calib: Split | None = None, fallback: tuple[CostTarget, float] | None = None,
-          log: Log = print, between: Callable[[nn.Module, int], None] | None = None) -> tuple[nn.Module, Any]:
+          calib: Split | None = None, between: Callable[[nn.Module, int], None] | None = None
+          ) -> tuple[nn.Module, Any]:
     """A pruned deep copy of ``model`` and its :class:`~detprune.api.PruneReport`.
 
     ``between(model, round)``: the cluster schedule's fine-tune every ``spec.finetune_every`` greedy steps.
 
-    With ``spec.target`` and ``ratio=None``, :func:`detprune.prune` searches the target itself.
-    ``fallback=(target, goal)`` is for installations without that: ``ratio`` then comes from
-    :func:`detprune.pipeline.target.find_ratio` and is raised in small steps while the result
-    misses ``goal`` (which channels a criterion removes changes the MACs a little).
+    With ``spec.target`` and ``ratio=None``, :func:`detprune.prune` (or cluster pruning) searches the
+    target itself, with the criterion's own scores.
     """
-    for _ in range(6):
-        pruned = copy.deepcopy(model)
-        data, kwargs = criterion_inputs(pruned, criterion, spec, calib)
-        try:
-            report = _call_prune(pruned, criterion, spec, img_size, ratio, data, kwargs, between)
-        except NotImplementedError as exc:
-            raise UnsupportedError(f"criterion {criterion!r} cannot run on this model: {exc}") from exc
-        if fallback is None or cost_of(pruned, example_input(pruned, img_size), fallback[0].metric) <= fallback[1]:
-            return pruned.eval(), report
-        ratio = min(0.99, (ratio or 0.0) + 0.01)
-        log(f"{criterion}: above the {fallback[0]} goal, retrying at ratio {ratio:.3f}")
-    raise ValueError(f"{criterion}: could not reach target {spec.target}")
+    pruned = copy.deepcopy(model)
+    data, kwargs = criterion_inputs(pruned, criterion, spec, calib)
+    try:
+        report = _call_prune(pruned, criterion, spec, img_size, ratio, data, kwargs, between)
+    except NotImplementedError as exc:
+        raise UnsupportedError(f"criterion {criterion!r} cannot run on this model: {exc}") from exc
+    return pruned.eval(), report
 
 
 # ----------------------------------------------------------------------------- evaluate / bench / export
