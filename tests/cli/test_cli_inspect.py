@@ -30,3 +30,10 @@ def test_inspect_saved_file(tmp_path) -> None:
     result = runner.invoke(app, ["inspect", "--model", str(path), "--size", "128"])
     assert result.exit_code == 0, result.output
     assert "8 / 8" in result.output  # conv0: 16 -> 8 channels after pruning
+
+
+def test_inspect_bad_size_or_classes_is_one_line() -> None:
+    for args, flag in ((["--size", "0"], "--size"), (["--size", "40"], "--size"), (["--num-classes", "0"], "--num-classes")):
+        result = runner.invoke(app, ["inspect", "--model", "yolov8n", *args])
+        assert result.exit_code == 2, result.output
+        assert f"error: {flag}" in result.output and "Traceback" not in result.output

@@ -13,7 +13,7 @@ ModelOpt = Annotated[str, typer.Option("--model", "-m", help=MODEL_HELP)]
 DataOpt = Annotated[str, typer.Option("--data", "-d", help="data.yaml | COCO .json | VOC root | synthetic[:N]; "
                                       "with --task saliency: a folder of images/ + masks/ | synthetic[:N]")]
 OptDataOpt = Annotated[str | None, typer.Option("--data", "-d", help=DataOpt.__metadata__[0].help)]
-SizeOpt = Annotated[int, typer.Option("--size", help="example input size (square) used to trace the model")]
+SizeOpt = Annotated[int, typer.Option("--size", help="example input size (square, multiple of 32) used to trace the model")]
 ImgOpt = Annotated[int, typer.Option("--img-size", help="square input size (multiple of 32)")]
 TaskImgOpt = Annotated[int | None, typer.Option("--img-size", help="square input size (multiple of 32; default 320, "
                                                 "64 for --task saliency on synthetic data)")]

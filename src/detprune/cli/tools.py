@@ -72,11 +72,16 @@ def inspect(model: ModelOpt, size: SizeOpt = 320, num_classes: ClassesOpt = 80,
     from detprune.report.groups import groups_summary, groups_table
     from detprune.zoo import example_inputs_for, load_model
 
+    if size < 32 or size % 32:
+        fail(f"--size: must be a multiple of 32 (>= 32), got {size}")
+    if num_classes < 1:
+        fail(f"--num-classes: must be >= 1, got {num_classes}")
     try:
         net = load_model(model, num_classes=num_classes)
-    except (ValueError, FileNotFoundError, KeyError) as exc:
+    except (ValueError, FileNotFoundError, KeyError, TypeError, ImportError) as exc:
         fail(f"--model {model}: {exc}")
-    found = detprune.groups(net, example_inputs_for(net, size))
+    with errors():  # a forward that fails on the example input (TraceError): one line, no traceback
+        found = detprune.groups(net, example_inputs_for(net, size))
     console.print(groups_table(found, show_pinned=all_groups))
     console.print(groups_summary(found))
 

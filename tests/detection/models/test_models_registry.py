@@ -53,3 +53,10 @@ def test_names_defaults_and_types() -> None:
 def test_unknown_name() -> None:
     with pytest.raises(KeyError, match="available"):
         build_model("yolov9z", 3)
+
+
+@pytest.mark.parametrize("name", ["yolov3-tiny", "yolov8n"])
+@pytest.mark.parametrize("nc", [0, -3, 2.5])
+def test_bad_num_classes_is_named(name: str, nc) -> None:
+    with pytest.raises(ValueError, match="num_classes must be an integer >= 1"):
+        build_model(name, nc)

@@ -49,6 +49,8 @@ def build_model(
     """
     if name not in _MODELS:
         raise KeyError(f"unknown model {name!r}; available: {available_models()}")
+    if not isinstance(num_classes, int) or num_classes < 1:  # else a ZeroDivisionError or a torch error in a conv
+        raise ValueError(f"num_classes must be an integer >= 1, got {num_classes!r}")
     make, default_width, default_depth = _MODELS[name]
     width = default_width if width is None else float(width)
     depth = default_depth if depth is None else float(depth)
