@@ -43,9 +43,9 @@ def _ultralytics(name: str) -> nn.Module:
     if name.endswith(".pt"):
         if not Path(name).is_file():
             raise FileNotFoundError(f"{name}: no such file (detprune never downloads weights)")
-        from ultralytics import YOLO
+        from detprune.detection.adapters.ultralytics import load_ultralytics  # unpickles allow-listed classes only
 
-        return YOLO(name).model.float()
+        return load_ultralytics(name).float()
     return DetectionModel(name, verbose=False)
 
 

@@ -73,7 +73,8 @@ def load_ultralytics(spec: str | Path) -> DetectionModel:
         if not path.is_file():
             raise FileNotFoundError(f"{text!r} does not exist locally; detprune never downloads weights "
                                     "(Ultralytics would fetch official names such as 'yolov8n.pt')")
-        model, _ = load_checkpoint(path)
+        with _safe_unpickling():
+            model, _ = load_checkpoint(path)
     elif suffix in _YAML_SUFFIXES:
         if len(path.parts) > 1 and not path.is_file():
             raise FileNotFoundError(f"model config {text!r} does not exist")
@@ -92,6 +93,21 @@ def load_ultralytics(spec: str | Path) -> DetectionModel:
         if p.is_floating_point():
             p.requires_grad_(True)
     return model
+
+
+@contextlib.contextmanager
+def _safe_unpickling() -> Iterator[None]:
+    """Ultralytics loads a ``.pt`` with ``weights_only=False`` by default: the pickle may run any code, and a
+    module it names is pip-installed. Its opt-in loader rebuilds only allow-listed torch/Ultralytics classes."""
+    from ultralytics.nn import tasks
+
+    if not tasks._SafeLoad.SUPPORTED:
+        raise ImportError("restricted loading of Ultralytics .pt files needs torch >= 2.6; refusing to unpickle")
+    old, tasks.SAFE_LOAD = tasks.SAFE_LOAD, True
+    try:
+        yield
+    finally:
+        tasks.SAFE_LOAD = old
 
 
 def _check_task(spec: str, task: str, kind: str) -> None:
