@@ -22,6 +22,14 @@ def test_run_dirs_increment_like_ultralytics(tmp_path: Path) -> None:
         new_run_dir("eval", tmp_path, "a/b")
 
 
+@pytest.mark.parametrize("command", ["../../escape", "/abs", "..", ""])
+def test_recipe_command_cannot_leave_the_project(tmp_path: Path, command: str) -> None:
+    project = tmp_path / "p"
+    with pytest.raises(ValueError, match="command must be a plain folder name"):
+        new_run_dir(command, project, "x")
+    assert not (tmp_path / "escape").exists() and not project.exists()
+
+
 def test_atomic_writes_leave_no_temp_files(tmp_path: Path) -> None:
     atomic_write_text(tmp_path / "sub" / "a.txt", "one")
     atomic_write_text(tmp_path / "sub" / "a.txt", "two")

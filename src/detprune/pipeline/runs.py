@@ -31,6 +31,8 @@ def new_run_dir(command: str, project: str | Path | None = None, name: str | Non
     stem = name or timestamp()
     if "/" in stem or stem in ("", ".", ".."):
         raise ValueError(f"--name must be a plain folder name, got {stem!r}")
+    if "/" in command or command in ("", ".", ".."):  # a recipe's ``command`` would put the run outside project
+        raise ValueError(f"command must be a plain folder name, got {command!r}")
     path = base / command / stem
     if not exist_ok:
         n = 2
