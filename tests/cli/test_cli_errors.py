@@ -118,3 +118,16 @@ def test_an_absent_gpu_is_refused_before_any_work(args: list[str], flag: str, tm
     assert result.exit_code == 2 and out.startswith("error:") and flag in out, out
     assert "torch:cuda:0: no such device on this machine" in out, out
     assert not tmp_path.exists() or not any(tmp_path.iterdir())
+
+
+def test_error_text_keeps_its_quotes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    result = _invoke(["bench", "-m", "yolov8n", "--name", "a/b"] + FAST, tmp_path)
+    assert result.exit_code == 2 and result.output.strip().endswith("got 'a/b'"), result.output
+    import detprune.pipeline.runner as runner_module
+
+    def missing(*args, **kwargs):
+        raise KeyError("'x' is not a stage")
+
+    monkeypatch.setattr(runner_module, "run_recipe", missing)
+    result = _invoke(["bench", "-m", "yolov8n", "--name", "k"] + FAST, tmp_path)
+    assert result.exit_code == 2 and result.output.strip() == "error: 'x' is not a stage", result.output

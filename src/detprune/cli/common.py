@@ -116,7 +116,8 @@ def _fail_for(exc: BaseException, flags: bool, run_dir: Path | None) -> NoReturn
     from detprune.pipeline.validate import flag_for
     from detprune.report.staircase import StaircaseError
 
-    text = str(exc).strip("'\"").splitlines()[0] if str(exc).strip() else ""
+    message = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)  # KeyError's str() is a repr
+    text = message.strip().splitlines()[0] if message.strip() else ""
     if isinstance(exc, KeyboardInterrupt):
         console.print("interrupted")
         raise typer.Exit(130)
