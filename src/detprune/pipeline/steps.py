@@ -24,10 +24,26 @@ Log = Callable[[str], None]
 
 
 def check_classes(model: nn.Module, names: list[str], what: str = "--data") -> None:
+    """Same class count and, where the model knows its class names, not the same names reordered:
+    labels are matched by index, so a reordered class list would silently score every class as another."""
     nc = make_adapter(model).num_classes
     if nc != len(names):
-        raise ValueError(f"{what}: the dataset has {len(names)} classes but the model predicts {nc}; "
-                         "build the model for this data (--num-classes) or use matching data")
+        raise ValueError(f"{what}: the dataset has {len(names)} classes but the model predicts {nc} (the dataset's: "
+                         f"{names[:10]}); build the model for this data (--num-classes) or use matching data")
+    own = _model_names(model)  # other names are allowed (Ultralytics' single_cls renames to 'item')
+    if own is not None and own != list(names) and sorted(own) == sorted(names):
+        raise ValueError(f"{what}: the dataset lists its classes as {names}, the model as {own}; "
+                         "labels are matched by index, so every class would be scored as another")
+
+
+def _model_names(model: nn.Module) -> list[str] | None:
+    """The model's class names, or ``None`` when it has none or only the default '0', '1', ..."""
+    names = getattr(model, "names", None)
+    if isinstance(names, dict):
+        names = [names[k] for k in sorted(names)]
+    if not isinstance(names, (list, tuple)) or [str(n) for n in names] == [str(i) for i in range(len(names))]:
+        return None
+    return [str(n) for n in names]
 
 
 # ----------------------------------------------------------------------------- train / fine-tune
