@@ -69,6 +69,31 @@ def test_mismatched_model_is_refused(pruned) -> None:
         detprune.load(path, model=build_model("yolov8n", num_classes=3, reg_max=8))
 
 
+
+@pytest.mark.parametrize("other, words", [
+    (dict(name="yolov8s", num_classes=3), "name 'yolov8n' vs 'yolov8s'"),
+    (dict(name="yolov8n", num_classes=5), "num_classes 3 vs 5")])
+def test_a_larger_model_is_not_taken_for_a_pruned_one(pruned, other, words) -> None:
+    """Every tensor of a yolov8n (3 classes) fits inside a yolov8s / 5-class one, like a pruned model's."""
+    _, _, path = pruned
+    with pytest.raises(CheckpointError, match=f"different model .*{words}"):
+        detprune.load(path, model=build_model(**other))
+    assert detprune.load(path, model=build_model("yolov8n", num_classes=3)) is not None
+
+
+@pytest.mark.parametrize("record, words", [
+    ("{not json", "unreadable detprune record"), ("[1, 2]", "unsupported format"),
+    ('{"format": "detprune/1"}', "record without model_class, spec, shapes")])
+def test_broken_record_is_a_checkpoint_error(pruned, tmp_path, record, words) -> None:
+    _, _, path = pruned
+    from safetensors.torch import load_file
+
+    bad = tmp_path / "bad.safetensors"
+    save_file(load_file(str(path)), bad, metadata={"detprune": record})
+    with pytest.raises(CheckpointError, match=words):
+        detprune.load(bad)
+
+
 def test_not_a_detprune_file(tmp_path) -> None:
     plain = tmp_path / "plain.safetensors"
     save_file({"w": torch.zeros(2)}, plain)

@@ -57,9 +57,16 @@ def read_record(path: str | Path) -> dict:
         raise CheckpointError(f"{path}: not a safetensors file ({exc})") from exc
     if "detprune" not in meta:
         raise CheckpointError(f"{path}: a safetensors file without a detprune record (not saved by detprune.save)")
-    record = json.loads(meta["detprune"])
-    if record.get("format") != FORMAT:
-        raise CheckpointError(f"{path}: unsupported format {record.get('format')!r} (expected {FORMAT})")
+    try:
+        record = json.loads(meta["detprune"])
+    except ValueError as exc:
+        raise CheckpointError(f"{path}: unreadable detprune record ({exc})") from exc
+    if not isinstance(record, dict) or record.get("format") != FORMAT:
+        got = record.get("format") if isinstance(record, dict) else record
+        raise CheckpointError(f"{path}: unsupported format {got!r} (expected {FORMAT})")
+    missing = [k for k in ("model_class", "spec", "shapes") if k not in record]
+    if missing:
+        raise CheckpointError(f"{path}: detprune record without {', '.join(missing)}")
     return record
 
 
@@ -74,9 +81,23 @@ def load(path: str | Path, model: nn.Module | None = None) -> nn.Module:
     kind = f"{type(model).__module__}.{type(model).__qualname__}"
     if kind != record["model_class"]:
         raise CheckpointError(f"{path}: checkpoint of a {record['model_class']}, cannot load into a {kind}")
+    _check_spec(record.get("spec"), model_spec(model), str(path))
     shrink_to(model, record["shapes"], str(path))
     model.load_state_dict(load_file(str(path)), strict=True)
     return model
+
+
+def _check_spec(saved: dict | None, own: dict | None, source: str) -> None:
+    """A given model must be built as the saved one: shrink_to alone would take a smaller model's
+    checkpoint (yolov8n into yolov8s, 3 classes into 5) for a pruned one."""
+    if saved is None or own is None:
+        return
+    own = json.loads(json.dumps(own))  # tuples -> lists, as saved
+    a, b = saved.get("args", {}), own.get("args", {})
+    diff = [f"{k} {a.get(k)!r} vs {b.get(k)!r}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+    if saved.get("source") != own.get("source") or diff:
+        detail = "; ".join(diff)[:300] or f"source {saved.get('source')!r} vs {own.get('source')!r}"
+        raise CheckpointError(f"{source}: checkpoint is from a different model (checkpoint vs given: {detail})")
 
 
 def shrink_to(model: nn.Module, shapes: dict[str, list[int]], source: str = "checkpoint") -> None:
