@@ -77,6 +77,16 @@ def test_report_needs_a_run_folder(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "RUN_DIR" in result.output and "no metrics.json" in result.output
 
 
+@pytest.mark.parametrize("text, words", [('{"rows": [', "metrics.json: not valid JSON"),
+                                         ("[1, 2]", "metrics.json: not a detprune metrics file"),
+                                         ('{"rows": 5}', "metrics.json: not a detprune metrics file")])
+def test_report_names_a_broken_metrics_file(tmp_path: Path, text: str, words: str) -> None:
+    (tmp_path / "metrics.json").write_text(text)
+    result = runner.invoke(app, ["report", str(tmp_path)])
+    out = result.output.strip()
+    assert result.exit_code == 2 and len(out.splitlines()) == 1 and words in out, out
+
+
 def test_data_class_mismatch_is_one_line(tmp_path: Path) -> None:
     result = _invoke(["eval", "-m", "yolov8n", "-d", "synthetic:8", "--num-classes", "3"] + FAST, tmp_path)
     assert result.exit_code == 2 and "6 classes but the model predicts 3" in result.output

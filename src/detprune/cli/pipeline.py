@@ -270,6 +270,9 @@ def report(run_dir: Annotated[Path, typer.Argument(help="a run folder (holding m
     with errors():
         if not (run_dir / "metrics.json").is_file():
             raise FileNotFoundError(f"RUN_DIR: {run_dir} is not a run folder (no metrics.json)")
+        found = read_json(run_dir / "metrics.json")
+        if not isinstance(found, dict) or not isinstance(found.get("rows", []), list):
+            raise ValueError(f"{run_dir / 'metrics.json'}: not a detprune metrics file (expected an object with a rows list)")
         if staircase is not None:
             if not staircase.is_file():
                 raise FileNotFoundError(f"--staircase: {staircase} does not exist")

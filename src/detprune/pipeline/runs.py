@@ -81,7 +81,10 @@ def write_json(path: str | Path, data: Any) -> Path:
 
 
 def read_json(path: str | Path) -> Any:
-    return json.loads(Path(path).read_text())
+    try:
+        return json.loads(Path(path).read_text())
+    except (ValueError, UnicodeDecodeError) as exc:  # a bare JSONDecodeError does not say which file
+        raise ValueError(f"{path}: not valid JSON ({exc})") from exc
 
 
 def write_yaml(path: str | Path, data: Any) -> Path:
