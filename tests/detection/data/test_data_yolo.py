@@ -107,3 +107,10 @@ def test_names_as_list_and_dict(make_yolo) -> None:  # type: ignore[no-untyped-d
         index = read_yolo(data_yaml, "train")
     assert index.names == ["cat", "dog"]
     assert index.records[0].labels.tolist() == [1]
+
+
+def test_names_with_non_index_keys_name_the_file(make_yolo) -> None:  # type: ignore[no-untyped-def]
+    data_yaml = make_yolo({"x": "0 0.5 0.5 0.5 0.5\n"})
+    data_yaml.write_text(data_yaml.read_text().split("names:")[0] + "names: {a: cat, b: dog}\n")
+    with pytest.raises(DataError, match=r"data.yaml: 'names' keys must be class indices 0..n-1, got \['a', 'b'\]"):
+        read_yolo(data_yaml, "train")

@@ -37,7 +37,10 @@ def yolo_names(cfg: dict[str, Any], data_yaml: Path) -> list[str]:
     """Class names from ``names`` (list, or dict keyed 0..n-1)."""
     names = cfg.get("names")
     if isinstance(names, dict):
-        keys = sorted(int(k) for k in names)
+        try:
+            keys = sorted(int(k) for k in names)
+        except (TypeError, ValueError):
+            raise DataError(f"{data_yaml}: 'names' keys must be class indices 0..n-1, got {list(names)}") from None
         if keys != list(range(len(keys))):
             raise DataError(f"{data_yaml}: 'names' keys must be 0..{len(keys) - 1}, got {keys}")
         return [str(names[k] if k in names else names[str(k)]) for k in keys]
