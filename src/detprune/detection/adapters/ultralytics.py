@@ -101,8 +101,10 @@ def _safe_unpickling() -> Iterator[None]:
     module it names is pip-installed. Its opt-in loader rebuilds only allow-listed torch/Ultralytics classes."""
     from ultralytics.nn import tasks
 
-    if not tasks._SafeLoad.SUPPORTED:
-        raise ImportError("restricted loading of Ultralytics .pt files needs torch >= 2.6; refusing to unpickle")
+    safe = getattr(tasks, "_SafeLoad", None)  # Ultralytics' allow-list loader (ULTRALYTICS_SAFE_LOAD), 8.4+
+    if safe is None or not hasattr(tasks, "SAFE_LOAD") or not safe.SUPPORTED:
+        raise ImportError("this Ultralytics / torch cannot load a .pt file without running the code pickled in it "
+                          "(needs Ultralytics' restricted loader and torch >= 2.6); refusing to unpickle")
     old, tasks.SAFE_LOAD = tasks.SAFE_LOAD, True
     try:
         yield
