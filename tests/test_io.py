@@ -81,6 +81,14 @@ def test_a_larger_model_is_not_taken_for_a_pruned_one(pruned, other, words) -> N
     assert detprune.load(path, model=build_model("yolov8n", num_classes=3)) is not None
 
 
+def test_class_names_do_not_make_a_different_model(pruned, tmp_path) -> None:
+    """A checkpoint of a model that knows its class names loads into the same architecture built without them."""
+    model, _, _ = pruned
+    model.spec = {**model.spec, "names": ["a", "b", "c"]}
+    path = detprune.save(model, tmp_path / "named.safetensors")
+    assert detprune.load(path, model=build_model("yolov8n", num_classes=3)) is not None
+
+
 @pytest.mark.parametrize("record, words", [
     ("{not json", "unreadable detprune record"), ("[1, 2]", "unsupported format"),
     ('{"format": "detprune/1"}', "record without model_class, spec, shapes")])

@@ -93,11 +93,22 @@ def _check_spec(saved: dict | None, own: dict | None, source: str) -> None:
     if saved is None or own is None:
         return
     own = json.loads(json.dumps(own))  # tuples -> lists, as saved
-    a, b = saved.get("args", {}), own.get("args", {})
+    a, b = _architecture(saved.get("args", {})), _architecture(own.get("args", {}))
     diff = [f"{k} {a.get(k)!r} vs {b.get(k)!r}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
     if saved.get("source") != own.get("source") or diff:
         detail = "; ".join(diff)[:300] or f"source {saved.get('source')!r} vs {own.get('source')!r}"
         raise CheckpointError(f"{source}: checkpoint is from a different model (checkpoint vs given: {detail})")
+
+
+_NOT_ARCHITECTURE = ("names", "yaml_file")  # labels and file names: same weights, same shapes
+
+
+def _architecture(args: dict) -> dict:
+    """Spec arguments that decide the layers (an Ultralytics ``cfg`` dict is compared the same way)."""
+    out = {k: v for k, v in args.items() if k not in _NOT_ARCHITECTURE}
+    if isinstance(out.get("cfg"), dict):
+        out["cfg"] = _architecture(out["cfg"])
+    return out
 
 
 def shrink_to(model: nn.Module, shapes: dict[str, list[int]], source: str = "checkpoint") -> None:
