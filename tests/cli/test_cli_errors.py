@@ -32,6 +32,8 @@ def _invoke(args: list[str], project: Path):
     (["eval", "-m", "yolov8n", "-d", "no/such/data.yaml"], "--data", "does not exist"),
     (["eval", "-m", "yolov8n", "-d", "synthetic:abc"], "--data", "bad synthetic spec"),
     (["train", "-m", "yolov8n", "-d", "synthetic:8", "--epochs", "0"], "--epochs", "must be >= 1"),
+    (["train", "-m", "yolov8n", "-d", "synthetic:8", "--lr", "inf"], "--lr", "must be a finite number > 0"),
+    (["train", "-m", "yolov8n", "-d", "synthetic:8", "--bn-sparsity", "inf"], "--bn-sparsity", "must be finite"),
     (["export", "-m", "yolov8n", "-f", "tflite"], "--format", "unknown format 'tflite'"),
     (["analyze", "-m", "yolov8n", "-d", "synthetic:8", "--ratios", "0.5,1.2"], "--ratios", "must be in (0, 1)"),
     (["analyze", "-m", "yolov8n", "-d", "synthetic:8", "--ratios", "a,b"], "--ratios", "comma-separated numbers"),

@@ -7,6 +7,7 @@ The CLI turns a key into its flag (``prune.ratio`` -> ``--ratio``) with :func:`f
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 
@@ -52,18 +53,18 @@ def _check_runtime(text: str, key: str) -> None:
 def _train(spec: TrainSpec, key: str, min_epochs: int) -> None:
     _check(spec.epochs >= min_epochs, f"{key}.epochs", f"must be >= {min_epochs}, got {spec.epochs}")
     _check(spec.batch >= 1, f"{key}.batch", f"must be >= 1, got {spec.batch}")
-    _check(spec.lr > 0, f"{key}.lr", f"must be > 0, got {spec.lr}")
+    _check(0 < spec.lr < math.inf, f"{key}.lr", f"must be a finite number > 0, got {spec.lr}")
     _check(spec.optimizer in OPTIMIZERS, f"{key}.optimizer", f"must be one of {', '.join(OPTIMIZERS)}, got {spec.optimizer!r}")
     _check(0 <= spec.mosaic <= 1, f"{key}.mosaic", f"must be in [0, 1], got {spec.mosaic}")
     _check(spec.warmup_epochs >= 0, f"{key}.warmup_epochs", "must be >= 0")
     _check(spec.max_images is None or spec.max_images >= 1, f"{key}.max_images", "must be >= 1")
-    _check(spec.bn_sparsity >= 0, f"{key}.bn_sparsity", f"must be >= 0, got {spec.bn_sparsity:g}")
+    _check(0 <= spec.bn_sparsity < math.inf, f"{key}.bn_sparsity", f"must be finite and >= 0, got {spec.bn_sparsity:g}")
 
 
 def _distill(r: Recipe) -> None:
     """Distillation needs a teacher: the model before pruning, or ``finetune.teacher``."""
     f = r.finetune
-    _check(f.distill >= 0, "finetune.distill", f"must be >= 0, got {f.distill:g}")
+    _check(0 <= f.distill < math.inf, "finetune.distill", f"must be finite and >= 0, got {f.distill:g}")
     _check(f.teacher is None or f.distill > 0, "finetune.teacher", "is only used with --distill W > 0")
     _check(r.task != "saliency" or not f.distill, "finetune.distill", "detection only, not with --task saliency")
     if f.distill and r.prune is None:
