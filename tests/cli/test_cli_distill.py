@@ -63,7 +63,7 @@ def test_finetune_distills_from_a_teacher_file(tmp_path: Path) -> None:
     (["prune", "-m", "yolov8n", "--ratio", "0.3", "--distill", "4"],
      "error: --distill: distillation happens while fine-tuning; add --epochs N"),
     (["prune", "-m", "yolov8n", "--ratio", "0.3", "--epochs", "1", "--distill", "-1"] + DATA,
-     "error: --distill: must be >= 0, got -1"),
+     "error: --distill: must be finite and >= 0, got -1"),
     (["finetune", "-m", "yolov8n", "--epochs", "1", "--distill", "4"] + DATA,
      "error: --teacher: is required by --distill without pruning (when pruning, the teacher is the model before "
      "pruning)"),

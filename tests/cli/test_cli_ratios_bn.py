@@ -90,7 +90,7 @@ def test_finetune_with_bn_sparsity_and_its_errors(tmp_path: Path) -> None:
     assert load_recipe(run_dir / "config.yaml").finetune.bn_sparsity == 1e-3
     result = runner.invoke(app, ["train", "-m", "yolov8n", "-d", "synthetic:16", "--bn-sparsity", "-1",
                                  "--project", str(tmp_path / "bad")] + TINY)
-    assert result.exit_code == 2 and result.output.strip() == "error: --bn-sparsity: must be >= 0, got -1"
+    assert result.exit_code == 2 and result.output.strip() == "error: --bn-sparsity: must be finite and >= 0, got -1"
 
 
 def test_bn_sparsity_adapter_adds_the_penalty() -> None:
