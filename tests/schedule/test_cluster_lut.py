@@ -123,6 +123,24 @@ def test_lut_built_on_the_device_makes_pruning_measurement_free(tiny, tmp_path) 
     assert report.measurements == 0 and report.target.met
 
 
+def test_a_device_table_names_the_runtime_of_a_macs_target(tiny, tmp_path) -> None:
+    """`detprune lut --runtime onnxruntime -o device.json`, then `prune --schedule cluster --target macs=0.5
+    --lut device.json`: pruning prices on the table's runtime (it used to ask for torch and refuse the table)."""
+    from detprune.schedule.cluster_prune import build_lut
+
+    model, x = tiny
+    path = tmp_path / "device.json"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        build_lut(copy.deepcopy(model), x, "onnxruntime", path, threads=1, window=16, probe_step=4, rounds=1,
+                  calls=1)
+        report = cluster_prune(model, x, "macs=0.6", lut=path, **FAST)
+    assert report.runtime == "onnxruntime" and report.target.met
+    assert report.measurements == 0  # every staircase came from the device table
+    with pytest.raises(ValueError, match="table for runtime 'onnxruntime', asked for 'openvino'"):
+        cluster_prune(copy.deepcopy(model), x, "macs=0.6", runtime="openvino", lut=path, **FAST)
+
+
 def test_cluster_sizes_are_multiples_of_the_runtime_block(tiny, tmp_path) -> None:
     """ONNX Runtime / OpenVINO pad channel counts to the SIMD block of the table's device inside a
     model, so a finer step seen in an isolated timing is rounded up to it; torch has no floor."""

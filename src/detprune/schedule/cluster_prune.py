@@ -17,6 +17,7 @@ which is how clusters are compared with plain pruning at matched MACs.
 from __future__ import annotations
 
 import copy
+import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -112,6 +113,8 @@ def cluster_prune(model: nn.Module, example_inputs: Any, target: Target | str, c
     ``cluster``: an int skips staircase measurement and uses that size everywhere; a dict maps
     group labels (first producing module path) to sizes, others are measured. ``lut``: a table
     or a file to read/extend (default: this machine's cache file for ``runtime``/``threads``).
+    ``runtime``: where latency is measured for a MACs / params target and for a latency target
+    without ``@RUNTIME``; default: the runtime ``lut`` was measured on when it is a table, else torch.
     ``min_cluster``: cluster sizes from staircases are rounded up to multiples of it (so are the
     widths). Default: the SIMD block of the table's device (16 with AVX-512, else 8) on ONNX
     Runtime and OpenVINO, whose blocked layouts pad channel counts to it inside a model although a
@@ -131,8 +134,9 @@ def cluster_prune(model: nn.Module, example_inputs: Any, target: Target | str, c
                             min_cluster=min_cluster, window=window, probe_step=probe_step, max_ratio=max_ratio,
                             min_channels=min_channels, finetune=finetune, finetune_every=finetune_every,
                             max_verify=max_verify, margin=margin, rounds=rounds, calls=calls, **criterion_kwargs)
-    goal_t = Target.parse(target, runtime or "torch")
-    rt = goal_t.runtime if goal_t.metric == "latency" else str(parse_runtime(runtime or "torch"))
+    runtime = runtime or _lut_runtime(lut) or "torch"  # a device table (`detprune lut`) names its runtime
+    goal_t = Target.parse(target, runtime)
+    rt = goal_t.runtime if goal_t.metric == "latency" else str(parse_runtime(runtime))
     threads = torch.get_num_threads() if threads is None else int(threads)
     table = _open_lut(lut, rt, threads)
     min_cluster = _min_cluster(min_cluster, rt, table)
@@ -281,6 +285,18 @@ def build_lut(model: nn.Module, example_inputs: Any, runtime: str, path: str | P
         LayerTable(model, example_inputs, found, runtime, table, threads, rounds, calls).measure_grid(grid)
     table.save(path)
     return table
+
+
+def _lut_runtime(lut: LatencyLUT | str | Path | None) -> str | None:
+    """The runtime a given table was measured on (None: no table, or a file still to be written)."""
+    if isinstance(lut, LatencyLUT):
+        return lut.runtime
+    if lut is not None and Path(lut).is_file():
+        try:
+            return json.loads(Path(lut).read_text()).get("runtime")
+        except (ValueError, AttributeError):
+            return None  # not a table: LatencyLUT.load says so
+    return None
 
 
 def _open_lut(lut: LatencyLUT | str | Path | None, runtime: str, threads: int) -> LatencyLUT:
