@@ -37,3 +37,14 @@ def test_inspect_bad_size_or_classes_is_one_line() -> None:
         result = runner.invoke(app, ["inspect", "--model", "yolov8n", *args])
         assert result.exit_code == 2, result.output
         assert f"error: {flag}" in result.output and "Traceback" not in result.output
+
+
+def test_inspect_prunable_only_hides_fully_pinned_groups() -> None:
+    """--all was a flag defaulting to True, so fully pinned groups could not be hidden; --prunable-only does."""
+    args = ["inspect", "--model", "yolov3-tiny", "--size", "128", "--num-classes", "3"]
+    full = runner.invoke(app, args)
+    short = runner.invoke(app, args + ["--prunable-only"])
+    assert full.exit_code == 0 and short.exit_code == 0, short.output
+    assert "model output" in full.output and "model output" not in short.output  # the pinned prediction convs
+    assert "13 groups, 10 prunable" in short.output  # the summary still counts every group
+    assert runner.invoke(app, args + ["--all"]).output == full.output

@@ -58,7 +58,9 @@ def export(model: ModelOpt, format: FormatOpt = None,
 
 @app.command()
 def inspect(model: ModelOpt, size: SizeOpt = 320, num_classes: ClassesOpt = 80,
-            all_groups: Annotated[bool, typer.Option("--all", help="also list fully pinned groups")] = True) -> None:
+            all_groups: Annotated[bool, typer.Option("--all/--prunable-only",
+                                                     help="list fully pinned groups too, or only groups with "
+                                                     "prunable channels")] = True) -> None:
     """Print the coupling groups of a model and which channels are pinned, by which op.
 
     Examples:
@@ -67,6 +69,7 @@ def inspect(model: ModelOpt, size: SizeOpt = 320, num_classes: ClassesOpt = 80,
       detprune inspect --model yolov3-tiny
       detprune inspect --model ultralytics:yolov8n.yaml --size 256
       detprune inspect --model torchvision:fasterrcnn_resnet50_fpn
+      detprune inspect --model yolov8n --prunable-only
     """
     import detprune
     from detprune.report.groups import groups_summary, groups_table
