@@ -97,3 +97,16 @@ def test_sensitivity_finds_the_sensitive_group_and_proposes(tiny, tmp_path) -> N
     with pytest.warns(UserWarning, match="out of reach"):
         res.propose("macs=0.01")
     assert torch.is_tensor(x)
+
+
+def test_an_unreachable_proposal_names_the_groups_left_out_of_the_study(tiny) -> None:
+    """`analyze --target` studies only the largest --max-groups groups; when the target is out of reach the
+    warning used to say "the largest tested ratio everywhere" although the unstudied groups stay at 0."""
+    model, x = tiny
+    res = sensitivity(model, x, lambda m: 1.0, ratios=(0.5,), only=[0])
+    prunable = [g.index for g in res.groups if g.prunable]
+    assert len(res.rows) == 1 < len(prunable)
+    with pytest.warns(UserWarning, match=rf"each of the 1 studied groups; the {len(prunable) - 1} prunable groups "
+                                         r"not studied keep ratio 0"):
+        ratios = res.propose("macs=0.01")
+    assert ratios[0] == 0.5 and all(ratios[i] == 0.0 for i in prunable if i != 0)

@@ -77,8 +77,12 @@ class SensitivityResult:
         taus = [-np.inf] + taus
         lo, hi = 0, len(taus) - 1
         if cost(taus[hi]) > goal:
+            unstudied = sum(1 for g in self.groups if g.prunable) - len(self.rows)
+            rest = (f"; the {unstudied} prunable groups not studied keep ratio 0 (study them too: "
+                    "max_groups=0 / `analyze --max-groups 0`)" if unstudied > 0 else "")
             warnings.warn(f"{goal_t.describe()} is out of reach with the tested ratios (max {max(self.ratios)}); "
-                          "proposing the largest tested ratio everywhere", stacklevel=2)
+                          f"proposing the largest tested ratio for each of the {len(self.rows)} studied groups{rest}",
+                          stacklevel=2)
             return self.ratios_at(taus[hi])
         while hi - lo > 1:
             mid = (lo + hi) // 2
