@@ -85,3 +85,12 @@ def test_ultralytics_training_without_the_adapter_module_is_unsupported(monkeypa
     model = load_model("ultralytics:yolov8n.yaml", num_classes=6)
     with pytest.raises(UnsupportedError, match="not supported yet"):
         steps.train(model, "synthetic:8", TrainSpec(epochs=1), img_size=64, run_dir=tmp_path)
+
+
+def test_saliency_report_note_says_how_latency_was_measured() -> None:
+    """Saliency runs are timed by pipeline.steps.bench too (minimum over interleaved side-by-side rounds),
+    not "the median batch-1 time" the note used to say."""
+    from detprune.pipeline.saliency_report import _explanation
+
+    text = _explanation({"saliency_eval": {"images": 8, "split": "test"}, "img_size": 64})
+    assert "median" not in text and "fastest batch-1 time on this machine, all models timed side by side" in text

@@ -93,3 +93,12 @@ def test_staircase_reads_a_cluster_latency_lut(tmp_path: Path) -> None:
     assert data["runtime"] == "onnxruntime" and len(data["series"]) == 1
     assert data["series"][0] == {"label": "stage3.cv2", "channels": [8, 16, 24], "latency_ms": [1.0, 1.0, 2.0],
                                  "chosen": [], "cluster": 16}
+
+
+def test_latency_note_says_how_latency_was_measured(run_dir: Path) -> None:
+    """pipeline.steps.bench keeps each model's minimum over interleaved side-by-side rounds; the
+    report's note used to call it "the median batch-1 time"."""
+    _, md_path = render_run(run_dir)
+    md = md_path.read_text()
+    assert "median" not in md
+    assert "fastest batch-1 time on this machine, all models timed side by side in interleaved rounds" in md

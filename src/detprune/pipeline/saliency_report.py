@@ -75,7 +75,8 @@ def _explanation(m: dict[str, Any]) -> str:
             f"{m.get('img_size')} px (PySODMetrics conventions, maps min-max normalised): MAE (lower is better), "
             "max F and mean F (adaptive threshold 2 x mean saliency; beta^2 = 0.3), weighted F, S-measure and "
             "mean E-measure (higher is better). In brackets: the change from the first row. MACs of one batch-1 "
-            "forward; latency is the median batch-1 time on this machine's CPU.")
+            "forward; latency is the fastest batch-1 time on this machine, all models timed side by side in "
+            "interleaved rounds.")
 
 
 def _target(m: dict[str, Any]) -> list[str]:

@@ -97,7 +97,8 @@ def build_sections(m: dict[str, Any], figures: set[str], config_text: str | None
         if ev:
             blocks.append(f"Accuracy on {ev.get('images', '?')} images of split `{ev.get('split', '?')}`; F1 at score "
                           f">= {ev.get('score_thres', 0.25)}. MACs of one batch-1 forward at {m.get('img_size')} px; "
-                          "latency is the median batch-1 time on this machine's CPU. Percentages are relative to the first row.")
+                          "latency is the fastest batch-1 time on this machine, all models timed side by side in "
+                          "interleaved rounds. Percentages are relative to the first row.")
         if m.get("target"):
             t = m["target"]
             how = (f"one local ratio ({t['ratio']:.3f}) found by bisection, shared by every criterion" if "ratio" in t
