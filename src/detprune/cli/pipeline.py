@@ -14,11 +14,11 @@ import typer
 from detprune.cli.common import (app, bench_spec, check_task, console, errors, execute, fail, img_size_for, make_recipe,
                                  parse_options, parse_threads, split_values, target_runtimes, train_spec, width_for)
 from detprune.cli.options import (BatchOpt, BnSparsityOpt, CalibOpt, CriteriaOpt, DataOpt, DistillOpt, EpochsOpt,
-                                  EvalImgOpt, FinetuneEveryOpt, IgnoreOpt, ImgOpt, KeepOpt, LrOpt, LutOpt,
-                                  MarginOpt, MaxDropOpt, MaxRatioOpt, MinChannelsOpt, PricingOpt, StepScheduleOpt, StepsOpt, MaxImagesOpt, ModelOpt, NameOpt,
-                                  NcOpt, OptDataOpt, OptimizerOpt, OptionOpt, ProjectOpt, RatioOpt, RatiosOpt,
-                                  RoundOpt, RuntimeOpt, ScheduleOpt, SeedOpt, TargetOpt, TaskImgOpt, TaskOpt,
-                                  ThreadsOpt, WidthOpt)
+                                  EvalImgOpt, FinetuneEveryOpt, IgnoreOpt, ImgOpt, KeepOpt, LrOpt, LutOpt, MarginOpt,
+                                  MaxDropOpt, MaxImagesOpt, MaxRatioOpt, MinChannelsOpt, ModelOpt, NameOpt, NcOpt,
+                                  OptDataOpt, OptimizerOpt, OptionOpt, PricingOpt, ProjectOpt, RatioOpt, RatiosOpt,
+                                  RoundOpt, RuntimeOpt, ScheduleOpt, SeedOpt, StepScheduleOpt, StepsOpt, TargetOpt,
+                                  TaskImgOpt, TaskOpt, ThreadsOpt, WidthOpt)
 
 
 @app.command()
