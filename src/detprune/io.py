@@ -8,8 +8,6 @@ re-derives the channel attributes exactly as pruning does, then loads the weight
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import torch
@@ -17,6 +15,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from detprune.atomic import atomic_path
 from detprune.graph.surgery import _attributes, refresh_module, refresh_submodules
 from detprune.zoo import build_from_spec, model_spec
 
@@ -37,15 +36,8 @@ def save(model: nn.Module, path: str | Path, spec: dict | None = None) -> Path:
         "spec": spec if spec is not None else model_spec(model),
         "shapes": {k: list(v.shape) for k, v in state.items()},
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        save_file(state, tmp, metadata={"detprune": json.dumps(record)})
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_path(path) as tmp:
+        save_file(state, str(tmp), metadata={"detprune": json.dumps(record)})
     return path
 
 

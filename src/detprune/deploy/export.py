@@ -7,7 +7,7 @@ is built into torch, handles conv nets with several (also nested / dict) outputs
 ``dynamic_axes`` and opset 17, and is what ONNX Runtime and OpenVINO consume without
 surprises. Its deprecation warning is silenced here because the choice is deliberate.
 
-Files are written atomically (temp file in the target directory + ``os.replace``) so an
+Files are written atomically (:mod:`detprune.atomic`: temp file in the target directory, renamed) so an
 interrupted export never leaves a truncated model that a later benchmark would pick up.
 """
 
@@ -25,6 +25,7 @@ import onnx
 import torch
 from torch import nn
 
+from detprune.atomic import atomic_path
 from detprune.deploy._inputs import ExampleInputs, call_model, flatten_tensors, split_inputs
 
 __all__ = ["OnnxParityError", "check_onnx_parity", "export_onnx", "export_openvino", "onnx_feeds"]
@@ -50,41 +51,38 @@ def export_onnx(
     and output symbolic (``batch``).
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     args, kwargs = split_inputs(example_input)
     was_training = model.training
     model.eval()
-    tmp = Path(tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)[1])
     try:
-        with torch.no_grad():
-            n_out = len(flatten_tensors(call_model(model, example_input)))
-        n_in = len(flatten_tensors(example_input))
-        in_names = (
-            list(input_names) if input_names else (["images"] if n_in == 1 else [f"input{i}" for i in range(n_in)])
-        )
-        out_names = list(output_names) if output_names else [f"output{i}" for i in range(n_out)]
-        dynamic_axes = {n: {0: "batch"} for n in in_names + out_names} if dynamic_batch else None
-        with warnings.catch_warnings():
-            warnings.filterwarnings(
-                "ignore", message=".*legacy TorchScript-based ONNX export", category=DeprecationWarning
+        with atomic_path(path) as tmp:
+            with torch.no_grad():
+                n_out = len(flatten_tensors(call_model(model, example_input)))
+            n_in = len(flatten_tensors(example_input))
+            in_names = (
+                list(input_names) if input_names else (["images"] if n_in == 1 else [f"input{i}" for i in range(n_in)])
             )
-            warnings.filterwarnings("ignore", message="The feature will be removed", category=DeprecationWarning)
-            torch.onnx.export(
-                model,
-                args,
-                str(tmp),
-                kwargs=kwargs or None,
-                dynamo=False,
-                opset_version=opset,
-                input_names=in_names,
-                output_names=out_names,
-                dynamic_axes=dynamic_axes,
-                do_constant_folding=True,
-            )
-        onnx.checker.check_model(str(tmp), full_check=True)
-        os.replace(tmp, path)
+            out_names = list(output_names) if output_names else [f"output{i}" for i in range(n_out)]
+            dynamic_axes = {n: {0: "batch"} for n in in_names + out_names} if dynamic_batch else None
+            with warnings.catch_warnings():
+                warnings.filterwarnings(
+                    "ignore", message=".*legacy TorchScript-based ONNX export", category=DeprecationWarning
+                )
+                warnings.filterwarnings("ignore", message="The feature will be removed", category=DeprecationWarning)
+                torch.onnx.export(
+                    model,
+                    args,
+                    str(tmp),
+                    kwargs=kwargs or None,
+                    dynamo=False,
+                    opset_version=opset,
+                    input_names=in_names,
+                    output_names=out_names,
+                    dynamic_axes=dynamic_axes,
+                    do_constant_folding=True,
+                )
+            onnx.checker.check_model(str(tmp), full_check=True)
     finally:
-        tmp.unlink(missing_ok=True)
         model.train(was_training)
     return path
 
