@@ -16,7 +16,6 @@ silently leave a layer unpruned.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+from detprune.atomic import atomic_write_text
 from detprune.graph.groups import Group
 from detprune.schedule.local import n_to_remove
 from detprune.schedule.select import select_lowest
@@ -118,9 +118,4 @@ def dump_ratios(groups: list[Group], ratios: Mapping[int, float], path: str | Pa
     data: dict[str, Any] = {"ratios": body}
     if default is not None:
         data["default"] = float(default)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # atomic: a reader never sees half a file
-    tmp.write_text(yaml.safe_dump(data, sort_keys=False))
-    os.replace(tmp, path)
-    return path
+    return atomic_write_text(path, yaml.safe_dump(data, sort_keys=False))  # a reader never sees half a file

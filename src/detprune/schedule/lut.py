@@ -25,11 +25,11 @@ import hashlib
 import json
 import os
 import platform
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
 
+from detprune.atomic import atomic_write_text
 from detprune.cache import cache_root
 from detprune.deploy.backend import Backend, gpu_name, parse_runtime
 
@@ -143,12 +143,8 @@ class LatencyLUT:
     def save(self, path: str | Path | None = None) -> Path:
         """Write atomically (temp file + rename), so concurrent runs never read half a table."""
         path = Path(path or self.path or self.default_path())
-        path.parent.mkdir(parents=True, exist_ok=True)
         data = {"format": FORMAT, "runtime": self.runtime, "fingerprint": self.fingerprint, "entries": self.entries}
-        fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=1, sort_keys=True)
-        os.replace(tmp, path)
+        atomic_write_text(path, json.dumps(data, indent=1, sort_keys=True))
         self.path = path
         return path
 
