@@ -17,6 +17,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
+from detprune.atomic import atomic_write_text
+
 from .records import BOX_TOLERANCE, ImageRecord, SplitIndex, checked_image_size, clean_box, make_record
 from .report import CLASS_RANGE, CROWD, LABEL_FORMAT, SIZE_MISMATCH, DataError, DataReport
 
@@ -142,7 +144,4 @@ def to_coco_json(dataset: Indexed, path: str | Path, *, names: Sequence[str] | N
     categories = [{"id": i + 1, "name": n, "supercategory": ""} for i, n in enumerate(names or dataset.names)]
     data = {"info": {"description": "exported by detprune"}, "images": images, "annotations": annotations,
             "categories": categories}
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data))
-    os.replace(tmp, path)
-    return path
+    return atomic_write_text(path, json.dumps(data))

@@ -37,6 +37,7 @@ import numpy as np
 import yaml
 from PIL import Image
 
+from detprune.atomic import atomic_write_text
 from detprune.atomic_dir import atomic_dir
 from detprune.cache import cache_root as detprune_cache
 
@@ -182,9 +183,7 @@ def _write_yaml_atomic(path: Path, content: dict[str, object]) -> None:
     text = yaml.safe_dump(content, sort_keys=False)
     if path.is_file() and path.read_text() == text:
         return
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    atomic_write_text(path, text)
 
 
 def synthetic_data_yaml(

@@ -14,6 +14,8 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from detprune.atomic import atomic_path
+
 
 def require_tensorboard() -> Any:
     """``SummaryWriter`` class, or a clear error if the optional ``tensorboard`` package is missing."""
@@ -37,12 +39,10 @@ def _columns(history: list[dict[str, float]]) -> list[str]:
 def write_csv(history: list[dict[str, float]], path: str | os.PathLike) -> Path:
     """One row per epoch; columns are the union of keys with ``seconds`` last."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", newline="") as f:
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=_columns(history), restval="")
         writer.writeheader()
         writer.writerows(history)
-    os.replace(tmp, path)
     return path
 
 
