@@ -15,8 +15,8 @@ import torch
 import yaml
 from torch.utils.data import DataLoader, Dataset, Subset
 
+from detprune.atomic import atomic_write_text
 from detprune.detection.data import SYNTHETIC_NAMES, build_dataset, collate_fn
-from detprune.pipeline.runs import atomic_write_text
 from detprune.specialise.labels import ClassMap, ClassSubset
 
 _SYNTHETIC = re.compile(r"synthetic(:\d+)?")

@@ -262,7 +262,7 @@ def _describe(report: Any) -> dict[str, Any]:
 
 
 def _samples(models: list[Variant], val: Split, recipe: Recipe, run_dir: Path, names: list[str]) -> None:
-    from detprune.pipeline.runs import atomic_write_bytes
+    from detprune.atomic import atomic_write_bytes
     from detprune.report.render import SAMPLES
     from detprune.report.samples import detection_grid
 

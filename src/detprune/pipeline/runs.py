@@ -2,7 +2,7 @@
 
 Every CLI command writes one folder holding its resolved config, logs, checkpoints, metrics,
 plots and report, so that a result can be inspected, shared and re-run later. Files are
-written to a temporary sibling and moved into place with ``os.replace``: a killed run never
+written with :mod:`detprune.atomic` (a temporary sibling moved into place): a killed run never
 leaves a half-written ``metrics.json`` or report that looks complete.
 """
 
@@ -11,12 +11,12 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from detprune.atomic import atomic_write_text
 
 
 def timestamp() -> str:
@@ -41,24 +41,6 @@ def new_run_dir(command: str, project: str | Path | None = None, name: str | Non
             n += 1
     path.mkdir(parents=True, exist_ok=True)
     return path
-
-
-def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
-
-
-def atomic_write_text(path: str | Path, text: str) -> Path:
-    return atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def jsonable(obj: Any) -> Any:

@@ -277,7 +277,7 @@ def run_saliency(recipe: Recipe, run_dir: Path, console: Any = None) -> dict[str
         metrics["saliency_eval"] = {"split": e.split, "images": len(val)}  # type: ignore[arg-type]
     steps.measure_and_export(models, val, recipe, metrics, run_dir, evaluate, variants or [base], log)
     if val is not None and recipe.report.samples > 0:
-        from detprune.pipeline.runs import atomic_write_bytes
+        from detprune.atomic import atomic_write_bytes
         from detprune.pipeline.saliency_report import SAMPLES, saliency_grid
 
         atomic_write_bytes(run_dir / SAMPLES, saliency_grid([(v.name, v.model) for v in models], val,

@@ -11,7 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from detprune.pipeline.runs import atomic_write_bytes, atomic_write_text, read_json
+from detprune.atomic import atomic_write_bytes, atomic_write_text
+from detprune.pipeline.runs import read_json
 from detprune.report.content import Section, build_sections
 from detprune.report.html import render_html
 from detprune.report.markdown import render_markdown
