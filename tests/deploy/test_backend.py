@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from detprune.deploy import measure_latency
-from detprune.deploy._inputs import to_device
+from detprune.inputs import to_device
 from detprune.deploy.backend import Backend, check_device, gpu_name, parse_runtime, synchronizer
 from detprune.deploy.export import export_onnx
 from detprune.deploy.latency import file_runner, torch_runner

@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from detprune.atomic import atomic_path
-from detprune.deploy._inputs import ExampleInputs, call_model, flatten_tensors, split_inputs
+from detprune.inputs import ExampleInputs, call_model, flatten_tensors, split_inputs
 
 __all__ = ["OnnxParityError", "check_onnx_parity", "export_onnx", "export_openvino", "onnx_feeds"]
 
@@ -57,7 +57,7 @@ def export_onnx(
     try:
         with atomic_path(path) as tmp:
             with torch.no_grad():
-                n_out = len(flatten_tensors(call_model(model, example_input)))
+                n_out = len(flatten_tensors(call_model(model, example_input, strict=True)))
             n_in = len(flatten_tensors(example_input))
             in_names = (
                 list(input_names) if input_names else (["images"] if n_in == 1 else [f"input{i}" for i in range(n_in)])
@@ -108,7 +108,7 @@ def check_onnx_parity(
     model.eval()
     try:
         with torch.inference_mode():
-            ref = [t.detach().cpu().numpy() for t in flatten_tensors(call_model(model, example_input))]
+            ref = [t.detach().cpu().numpy() for t in flatten_tensors(call_model(model, example_input, strict=True))]
     finally:
         model.train(was_training)
     names = [o.name for o in sess.get_outputs()]

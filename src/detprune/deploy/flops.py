@@ -13,7 +13,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from detprune.deploy._inputs import ExampleInputs, call_model
+from detprune.inputs import ExampleInputs, call_model
 
 
 def count_params(model: nn.Module, trainable_only: bool = False) -> int:
@@ -31,7 +31,7 @@ def count_macs(model: nn.Module, example_inputs: ExampleInputs) -> int:
     model.eval()
     try:
         with torch.no_grad(), FlopCounterMode(display=False) as counter:
-            call_model(model, example_inputs)
+            call_model(model, example_inputs, strict=True)
     finally:
         model.train(was_training)
     return int(counter.get_total_flops()) // 2

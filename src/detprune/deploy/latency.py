@@ -22,9 +22,9 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from detprune.deploy._inputs import ExampleInputs, call_model, to_device
 from detprune.deploy.backend import RUNTIMES, Backend, check_device, parse_runtime, synchronizer
 from detprune.deploy.export import export_onnx, onnx_feeds
+from detprune.inputs import ExampleInputs, call_model, to_device
 
 __all__ = ["RUNTIMES", "LatencyResult", "file_runner", "measure_latency", "torch_runner"]
 
@@ -101,7 +101,7 @@ def torch_runner(model: nn.Module, example_input: ExampleInputs, backend: Backen
 
     def run() -> Any:
         with torch.inference_mode():
-            out = call_model(model, example_input)
+            out = call_model(model, example_input, strict=True)
         sync()
         return out
 

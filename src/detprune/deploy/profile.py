@@ -20,7 +20,7 @@ from pathlib import Path
 
 from torch import nn
 
-from detprune.deploy._inputs import ExampleInputs
+from detprune.inputs import ExampleInputs
 
 KINDS = ("conv", "depthwise conv", "activation / elementwise", "data movement", "other")
 _ELEMENTWISE = {"relu", "sigmoid", "mul", "add", "sub", "div", "hardswish", "hardsigmoid", "clip", "swish", "silu",

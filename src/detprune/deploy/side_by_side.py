@@ -27,8 +27,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from detprune.deploy._inputs import ExampleInputs
 from detprune.deploy.backend import Backend, check_device, parse_runtime
+from detprune.inputs import ExampleInputs
 
 Runner = Callable[[], Any]
 

@@ -22,6 +22,7 @@ from torch import Tensor, nn
 
 from detprune.graph.groups import Group
 from detprune.graph.surgery import remove_channels
+from detprune.inputs import call_model, flatten_tensors
 from detprune.schedule.lut import LatencyLUT
 from detprune.schedule.preview import pruned_copy
 from detprune.deploy.side_by_side import clock_of, make_runner, time_interleaved
@@ -62,9 +63,7 @@ def record_input_shapes(model: nn.Module, example_inputs: Any, modules: list[nn.
     model.eval()
     try:
         with torch.no_grad():
-            from detprune.deploy._inputs import call_model
-
-            call_model(model, copy.copy(example_inputs))
+            call_model(model, copy.copy(example_inputs), strict=True)
     finally:
         for h in hooks:
             h.remove()
@@ -127,7 +126,7 @@ class GroupLatency:
                                    [list(s) for s in self._shapes[id(m)]]] for m in self.layers(gi)]
             else:
                 desc["model"] = [[n, list(p.shape)] for n, p in self.model.named_parameters()]
-                desc["input"] = [list(t.shape) for t in _tensors(self.example_inputs)]
+                desc["input"] = [list(t.shape) for t in flatten_tensors(self.example_inputs)]
             self._sig[gi] = hashlib.sha1(json.dumps(desc).encode()).hexdigest()[:16]
         return self._sig[gi]
 
@@ -258,7 +257,3 @@ class GroupLatency:
         return fit
 
 
-def _tensors(obj: Any) -> list[Tensor]:
-    from detprune.deploy._inputs import flatten_tensors
-
-    return flatten_tensors(obj)
