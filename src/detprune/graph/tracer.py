@@ -20,6 +20,7 @@ from torch import Tensor, nn
 from torch.overrides import TorchFunctionMode
 
 from detprune.graph.channels import ChannelSets
+from detprune.inputs import call_model, flatten_tensors
 
 Axes = dict[int, np.ndarray]  # tensor axis -> channel ids along it
 
@@ -111,17 +112,6 @@ class TraceResult:
     module_paths: dict[int, str]  # id(module) -> qualified name
     model_type: str
     unsupported: dict[str, str] = field(default_factory=dict)  # module path -> type of layers we could not follow
-
-
-def iter_tensors(obj: Any) -> list[Tensor]:
-    """Tensors inside nested lists, tuples and dicts (model outputs, op arguments)."""
-    if isinstance(obj, Tensor):
-        return [obj]
-    if isinstance(obj, (list, tuple)):
-        return [t for o in obj for t in iter_tensors(o)]
-    if isinstance(obj, dict):
-        return [t for o in obj.values() for t in iter_tensors(o)]
-    return []
 
 
 def iter_tracked_ints(obj: Any) -> list[TrackedInt]:
@@ -273,7 +263,7 @@ class Tracer(TorchFunctionMode):
         """Run the op's handler; a handler may return a replacement result (TrackedInt sizes)."""
         from detprune.graph.ops import HANDLERS, INT_AWARE, unknown_op
 
-        tensors = iter_tensors(call.args) + iter_tensors(call.kwargs)
+        tensors = flatten_tensors(call.args) + flatten_tensors(call.kwargs)
         ints = iter_tracked_ints(call.args) + iter_tracked_ints(call.kwargs)
         if not ints and not any(id(t) in self._axes or id(t) in self._owner for t in tensors):
             return None
@@ -296,7 +286,7 @@ class Tracer(TorchFunctionMode):
                     out = call_model(self.model, example_inputs)
                 except Exception as exc:
                     raise TraceError(self._failure_message(exc)) from exc
-            for t in iter_tensors(prediction_outputs(self.model, out)):
+            for t in flatten_tensors(prediction_outputs(self.model, out)):
                 self.pin_tensor(t, "model output")
         finally:
             for h in hooks:
@@ -349,11 +339,3 @@ def _scrub_tracked_sizes(model: nn.Module) -> None:
             elif isinstance(value, tuple) and any(isinstance(v, TrackedInt) for v in value):
                 setattr(m, key, torch.Size(int(v) for v in value))
 
-
-def call_model(model: nn.Module, example_inputs: Any) -> Any:
-    """The input convention: tensor -> model(x); list -> model(list); dict -> model(**d); tuple -> model(*t)."""
-    if isinstance(example_inputs, dict):
-        return model(**example_inputs)
-    if isinstance(example_inputs, tuple):
-        return model(*example_inputs)
-    return model(example_inputs)

@@ -15,7 +15,8 @@ import torch
 from torch import Tensor, nn
 
 from detprune.graph.groups import Group
-from detprune.graph.tracer import call_model, iter_tensors, prediction_outputs
+from detprune.graph.tracer import prediction_outputs
+from detprune.inputs import call_model, flatten_tensors
 
 
 def random_removal(groups: list[Group], ratio: float, seed: int = 0, exact_only: bool = True) -> dict[int, np.ndarray]:
@@ -48,7 +49,7 @@ def masked_copy(model: nn.Module, groups: list[Group], removal: dict[int, np.nda
 def flat_outputs(model: nn.Module, example_inputs: Any) -> list[Tensor]:
     """The model's prediction tensors on ``example_inputs`` (no grad), flattened in order."""
     with torch.no_grad():
-        return iter_tensors(prediction_outputs(model, call_model(model, example_inputs)))
+        return flatten_tensors(prediction_outputs(model, call_model(model, example_inputs)))
 
 
 def max_relative_error(a: list[Tensor], b: list[Tensor]) -> float:

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from detprune.graph.tracer import Call, Tracer, iter_tensors
+from detprune.graph.tracer import Call, Tracer
+from detprune.inputs import flatten_tensors
 
 Handler = Callable[[Tracer, Call], Any]
 HANDLERS: dict[str, Handler] = {}
@@ -31,12 +32,12 @@ def register(*names: str, ints: bool = False) -> Callable[[Handler], Handler]:
 def unknown_op(t: Tracer, call: Call) -> None:
     """Pin every channel the op reads; its outputs are untracked (and so pin whatever they reach)."""
     reason = t.where(call.name) + " (op not understood by the channel tracer)"
-    for x in iter_tensors(call.args) + iter_tensors(call.kwargs):
+    for x in flatten_tensors(call.args) + flatten_tensors(call.kwargs):
         if t.is_param(x):
             path, module, _, _ = t._owner[id(x)]
             t.unsupported.setdefault(path or "<model>", type(module).__name__)
         t.pin_tensor(x, reason)
-    for out in iter_tensors(call.out):
+    for out in flatten_tensors(call.out):
         t.mark_untracked(out, f"output of {reason}")
 
 
