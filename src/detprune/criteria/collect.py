@@ -40,6 +40,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from detprune.graph.groups import Group, Member
+from detprune.inputs import to_device
 
 # (maps [N, C, *S], grads [N, C, *S] or None) -> [..., C], summed over the N images
 Statistic = Callable[[Tensor, Tensor | None], Tensor]
@@ -83,18 +84,6 @@ def replace_images(batch: Any, images: Any) -> Any:
     if _is_tuple_batch(batch):
         return type(batch)([images, *batch[1:]]) if isinstance(batch, list) else (images, *batch[1:])
     return images
-
-
-def to_device(obj: Any, device: torch.device) -> Any:
-    if isinstance(obj, Tensor):
-        return obj.to(device, non_blocking=True)
-    if isinstance(obj, tuple):
-        return tuple(to_device(o, device) for o in obj)
-    if isinstance(obj, list):
-        return [to_device(o, device) for o in obj]
-    if isinstance(obj, dict):
-        return {k: to_device(v, device) for k, v in obj.items()}
-    return obj
 
 
 def default_forward(model: nn.Module, batch: Any) -> Any:
@@ -226,7 +215,7 @@ class ActivationCollector:
             for i, batch in enumerate(tqdm(data, total=total, desc=self.desc, disable=not self.progress, leave=False)):
                 if self.max_batches is not None and i >= self.max_batches:
                     break
-                self._step(to_device(batch, device), params)
+                self._step(to_device(batch, device, non_blocking=True), params)
         finally:
             for h in handles:
                 h.remove()
