@@ -8,14 +8,15 @@ a dict -> ``model(**d)``; a tuple -> ``model(*t)``. Kept apart from graph / depl
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from torch import Tensor, nn
 
-__all__ = ["ExampleInputs", "call_model", "flatten_tensors", "split_inputs", "to_device"]
+__all__ = ["ExampleInputs", "call_model", "flatten_tensors", "leaves", "split_inputs", "to_device"]
 
 ExampleInputs = Tensor | list[Any] | tuple[Any, ...] | dict[str, Any]
+T = TypeVar("T")
 
 
 def split_inputs(example_inputs: Any, *, strict: bool = True) -> tuple[tuple[Any, ...], dict[str, Any]]:
@@ -38,15 +39,20 @@ def call_model(model: nn.Module, example_inputs: Any, *, strict: bool = False) -
     return model(*args, **kwargs)
 
 
-def flatten_tensors(obj: Any) -> list[Tensor]:
-    """Tensors of a nested tuple/list/dict in order (dicts by insertion order), as ONNX flattens them."""
-    if isinstance(obj, Tensor):
+def leaves(obj: Any, kind: type[T]) -> list[T]:
+    """The ``kind`` objects of a nested tuple/list/dict in order (dicts by insertion order)."""
+    if isinstance(obj, kind):
         return [obj]
     if isinstance(obj, (list, tuple)):
-        return [t for o in obj for t in flatten_tensors(o)]
+        return [t for o in obj for t in leaves(o, kind)]
     if isinstance(obj, dict):
-        return [t for o in obj.values() for t in flatten_tensors(o)]
+        return [t for o in obj.values() for t in leaves(o, kind)]
     return []
+
+
+def flatten_tensors(obj: Any) -> list[Tensor]:
+    """Tensors of a nested tuple/list/dict in order, as ONNX flattens them."""
+    return leaves(obj, Tensor)
 
 
 def to_device(obj: Any, device: str | torch.device, non_blocking: bool = False) -> Any:

@@ -20,7 +20,7 @@ from torch import Tensor, nn
 from torch.overrides import TorchFunctionMode
 
 from detprune.graph.channels import ChannelSets
-from detprune.inputs import call_model, flatten_tensors
+from detprune.inputs import call_model, flatten_tensors, leaves
 
 Axes = dict[int, np.ndarray]  # tensor axis -> channel ids along it
 
@@ -112,16 +112,6 @@ class TraceResult:
     module_paths: dict[int, str]  # id(module) -> qualified name
     model_type: str
     unsupported: dict[str, str] = field(default_factory=dict)  # module path -> type of layers we could not follow
-
-
-def iter_tracked_ints(obj: Any) -> list[TrackedInt]:
-    if isinstance(obj, TrackedInt):
-        return [obj]
-    if isinstance(obj, (list, tuple)):
-        return [i for o in obj for i in iter_tracked_ints(o)]
-    if isinstance(obj, dict):
-        return [i for o in obj.values() for i in iter_tracked_ints(o)]
-    return []
 
 
 def normalise_name(func: Callable) -> tuple[str, bool]:
@@ -264,7 +254,7 @@ class Tracer(TorchFunctionMode):
         from detprune.graph.ops import HANDLERS, INT_AWARE, unknown_op
 
         tensors = flatten_tensors(call.args) + flatten_tensors(call.kwargs)
-        ints = iter_tracked_ints(call.args) + iter_tracked_ints(call.kwargs)
+        ints = leaves(call.args, TrackedInt) + leaves(call.kwargs, TrackedInt)
         if not ints and not any(id(t) in self._axes or id(t) in self._owner for t in tensors):
             return None
         handler = HANDLERS.get(call.name)
