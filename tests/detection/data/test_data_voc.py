@@ -143,3 +143,24 @@ def test_voc_copy_of_real_annotation_reads_the_same(bccd: Path, tmp_path: Path) 
     first = xml.find("object/bndbox")
     assert first is not None
     assert rec.boxes[0].tolist() == [float(first.findtext(k)) for k in ("xmin", "ymin", "xmax", "ymax")]  # type: ignore[arg-type]
+
+
+def test_a_name_used_by_one_object_is_reported_as_a_likely_misspelling(tmp_path: Path) -> None:
+    many = "".join(_obj("Platelets", (1, 1, 5, 5)) for _ in range(60))
+    root = _tiny_voc(tmp_path / "voc", many + _obj("Platelet", (2, 2, 6, 6)))
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        index = read_voc(root, "train")
+    messages = [str(w.message) for w in record if issubclass(w.category, DataWarning)]
+    assert index.names == ["Platelet", "Platelets"]  # kept: it may be a genuinely rare class
+    assert any("class 'Platelet' is used by only 1 object(s) (img0.xml) against 60" in m for m in messages), messages
+    assert not any("'Platelets' is used" in m for m in messages)
+
+
+def test_bccd_classes_raise_no_misspelling_warning(bccd: Path) -> None:
+    from detprune.detection.data.voc import voc_names
+
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        assert voc_names(bccd) == ["Platelets", "RBC", "WBC"]
+    assert not [w for w in record if issubclass(w.category, DataWarning)]

@@ -12,7 +12,9 @@ make a detector that finds them look worse, and BCCD, the VOC set used here, has
 
 from __future__ import annotations
 
+import warnings
 import xml.etree.ElementTree as ET
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -27,9 +29,11 @@ from .report import (
     SIZE_MISMATCH,
     DataError,
     DataReport,
+    DataWarning,
 )
 
 _COORDS = ("xmin", "ymin", "xmax", "ymax")
+_RARE, _RARE_AGAINST = 2, 50  # at most this many objects, against at least 50x as many in another class
 
 
 def is_voc_root(path: Path) -> bool:
@@ -37,18 +41,34 @@ def is_voc_root(path: Path) -> bool:
 
 
 def voc_names(root: Path) -> list[str]:
-    """Sorted class names found in all annotation files of ``root``."""
-    names: set[str] = set()
-    for xml_file in (root / "Annotations").glob("*.xml"):
+    """Sorted class names found in all annotation files of ``root``.
+
+    A name that only a couple of objects use while another class has hundreds is most likely a
+    misspelling (``Platelet`` beside ``Platelets``), which would silently become a class of its
+    own: it is reported with the files that use it, and kept (it may be a genuinely rare class).
+    """
+    counts: Counter[str] = Counter()
+    where: dict[str, list[str]] = {}
+    for xml_file in sorted((root / "Annotations").glob("*.xml")):
         try:
             tree = ET.parse(xml_file)
         except ET.ParseError:
             continue  # reported when the split containing it is read
-        names.update((o.findtext("name") or "").strip() for o in tree.iter("object"))
-    names.discard("")
-    if not names:
+        for o in tree.iter("object"):
+            name = (o.findtext("name") or "").strip()
+            counts[name] += 1
+            where.setdefault(name, []).append(xml_file.name)
+    counts.pop("", None)
+    if not counts:
         raise DataError(f"{root / 'Annotations'}: no object names found to derive classes from")
-    return sorted(names)
+    most = max(counts.values())
+    for name, n in sorted(counts.items()):
+        if n <= _RARE and most >= _RARE_AGAINST * n:
+            warnings.warn(f"{root / 'Annotations'}: class {name!r} is used by only {n} object(s) "
+                          f"({', '.join(where[name][:3])}) against {most} for the largest class; "
+                          "if it is a misspelt name, fix those files (it is kept as a class of its own)",
+                          DataWarning, stacklevel=2)
+    return sorted(counts)
 
 
 def split_ids(root: Path, split: str) -> list[str]:
