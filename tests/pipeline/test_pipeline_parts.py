@@ -1,4 +1,4 @@
-"""Pipeline helpers: cost targets, criterion keyword routing, threads, models and adapters."""
+"""Pipeline helpers: criterion keyword routing, threads, models and adapters."""
 
 from __future__ import annotations
 
@@ -8,22 +8,7 @@ import torch
 from detprune.criteria import CRITERIA
 from detprune.pipeline import criteria as crit
 from detprune.pipeline.models import check_model_spec, example_input, load_model, make_adapter, model_kind
-from detprune.pipeline.target import CostTarget
 from detprune.pipeline.threads import resolve_threads
-
-
-@pytest.mark.parametrize("text, metric, value, relative", [
-    ("macs=0.5", "macs", 0.5, True), ("params=2.5M", "params", 2.5e6, False), ("macs=1.2G", "macs", 1.2e9, False),
-    (" macs = 0.25 ", "macs", 0.25, True), ("params=300000", "params", 3e5, False)])
-def test_cost_target_parse(text: str, metric: str, value: float, relative: bool) -> None:
-    t = CostTarget.parse(text)
-    assert (t.metric, t.value, t.relative) == (metric, pytest.approx(value), relative)
-
-
-@pytest.mark.parametrize("text", ["flops=0.5", "macs=", "macs=0", "macs=1", "macs=half"])
-def test_cost_target_rejects(text: str) -> None:
-    with pytest.raises(ValueError):
-        CostTarget.parse(text)
 
 
 def test_criterion_kwargs_only_offers_what_a_criterion_takes() -> None:

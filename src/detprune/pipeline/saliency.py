@@ -163,9 +163,9 @@ def prune(model: nn.Module, criterion: str, spec: PruneSpec, *, img_size: int,
     """A pruned deep copy of ``model``, its ``PruneReport`` and, under a target, goal / achieved / base."""
     from detprune.api import count_params
     from detprune.pipeline.models import UnsupportedError
-    from detprune.pipeline.target import CostTarget
     from detprune.saliency import SaliencyAdapter
     from detprune.saliency.prune import prune_to_param_fraction
+    from detprune.schedule.target import Target
 
     pruned = copy.deepcopy(model)
     data = None
@@ -178,9 +178,8 @@ def prune(model: nn.Module, criterion: str, spec: PruneSpec, *, img_size: int,
     target = None
     try:
         if spec.target is not None and spec.schedule == "local" and spec.target.strip().startswith("params"):
-            goal_of = CostTarget.parse(spec.target)
             before = count_params(pruned)
-            goal = goal_of.goal(before)
+            goal = Target.parse(spec.target).goal(before)
             if not 0 < goal < before:
                 raise ValueError(f"--target {spec.target}: the model has {before:,} parameters; "
                                  f"a goal of {goal:,.0f} removes nothing")

@@ -17,7 +17,7 @@ from detprune.pipeline.models import ULTRALYTICS_SUBSET, check_model_spec
 from detprune.pipeline.recipe import (
     TASKS, AnalyzeSpec, BenchSpec, EvalSpec, ExportSpec, PruneSpec, Recipe, RecipeError, TrainSpec,
 )
-from detprune.pipeline.target import parse_target
+from detprune.schedule.target import Target
 
 EXPORT_FORMATS = ("onnx", "openvino")
 DETECTION_ONLY_CRITERIA = ("attribution",)  # need a detector's class-score layout
@@ -145,7 +145,7 @@ def _iterative(r: Recipe) -> None:
     _check(p.max_drop is None or (r.eval is not None and r.data is not None), "prune.max_drop",
            "needs --data to measure mAP50 after each step")
     if p.target is not None:
-        goal = parse_target(p.target)
+        goal = Target.parse(p.target)
         _check(goal.relative, "prune.target",
                "iterative pruning needs a relative target (a fraction of the unpruned model, e.g. macs=0.5)")
 
@@ -225,7 +225,7 @@ def _prune(r: Recipe) -> None:
         _check(0 <= p.ratio < 1, "prune.ratio", f"must be in [0, 1), got {p.ratio:g}")
     if p.target is not None:
         try:
-            goal = parse_target(p.target)
+            goal = Target.parse(p.target)
         except ValueError as exc:
             raise RecipeError("prune.target", str(exc)) from exc
         if goal.metric == "latency":
@@ -299,7 +299,7 @@ def _analyze(a: AnalyzeSpec) -> None:
     _check(a.max_images >= 1, "analyze.max_images", "must be >= 1")
     if a.target is not None:
         try:
-            goal = parse_target(a.target)
+            goal = Target.parse(a.target)
         except ValueError as exc:
             raise RecipeError("analyze.target", str(exc)) from exc
         _check(goal.metric in ("macs", "params"), "analyze.target",
