@@ -5,9 +5,19 @@ ships with torch) rather than a hook-based counter, so functional calls, ``matmu
 grouped / depth-wise convolutions are all seen. It counts convolution, ``mm``/``addmm``
 (linear), ``bmm``/``matmul`` and attention as 2 FLOPs per multiply-accumulate and ignores
 bias adds, norms and activations; MACs = FLOPs / 2.
+
+Two-stage torchvision detectors (Faster / Mask / Keypoint R-CNN) run their RoI heads on as many
+boxes as survive the RPN's and the box head's score threshold and NMS (and the RPN's drop of empty
+boxes), a number that depends on the weights: pruning (or training) would change the count through
+the proposals alone, and the RoI heads dominate it. They are counted at their budget instead, with
+those filters off during the count (``rpn_post_nms_top_n_test`` proposals, up to
+``box_detections_per_img`` detections for the mask / keypoint heads).
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import torch
 from torch import nn
@@ -30,8 +40,31 @@ def count_macs(model: nn.Module, example_inputs: ExampleInputs) -> int:
     was_training = model.training
     model.eval()
     try:
-        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        with torch.no_grad(), _box_budgets(model), FlopCounterMode(display=False) as counter:
             call_model(model, example_inputs, strict=True)
     finally:
         model.train(was_training)
     return int(counter.get_total_flops()) // 2
+
+
+_BUDGET_FILTERS = {  # torchvision class name -> thresholds that make its box count data-dependent, and "off"
+    "RegionProposalNetwork": {"score_thresh": 0.0, "nms_thresh": 1.0, "min_size": 0.0},  # min_size: empty boxes
+    "RoIHeads": {"score_thresh": 0.0, "nms_thresh": 1.0},
+}
+
+
+@contextmanager
+def _box_budgets(model: nn.Module) -> Iterator[None]:
+    """Turn off the box filters of torchvision's RPN and RoI heads (score, NMS, RPN's empty boxes); restored on exit."""
+    saved = []
+    for m in model.modules():
+        off = _BUDGET_FILTERS.get(type(m).__name__) if type(m).__module__.startswith("torchvision") else None
+        for key, value in (off or {}).items():
+            if hasattr(m, key):
+                saved.append((m, key, getattr(m, key)))
+                setattr(m, key, value)
+    try:
+        yield
+    finally:
+        for m, key, value in saved:
+            setattr(m, key, value)
