@@ -137,3 +137,19 @@ def test_model_without_spec_needs_a_base(tmp_path) -> None:
         detprune.load(path)
     loaded = detprune.load(path, model=tiny())
     assert loaded[0].out_channels == model[0].out_channels < 8
+
+
+def test_state_dict_versions_survive_save_and_load(tmp_path) -> None:
+    # safetensors keeps no state_dict._metadata: MNASNet's loader refuses a state dict without its
+    # version ("version should be set to 1 or 2 instead of None"), so its checkpoints could not be loaded
+    import torchvision
+
+    torch.manual_seed(0)
+    model = torchvision.models.mnasnet0_5(weights=None, num_classes=4).eval()
+    x = torch.rand(1, 3, 64, 64)
+    detprune.prune(model, x, criterion="l1", ratio=0.5, measure=False)
+    path = detprune.save(model, tmp_path / "mnasnet.safetensors")
+    loaded = detprune.load(path, model=torchvision.models.mnasnet0_5(weights=None, num_classes=4)).eval()
+    with torch.no_grad():
+        assert torch.equal(loaded(x), model(x))
+    assert loaded.state_dict()._metadata[""]["version"] == 2

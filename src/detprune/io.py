@@ -8,6 +8,7 @@ re-derives the channel attributes exactly as pruning does, then loads the weight
 from __future__ import annotations
 
 import json
+from collections import OrderedDict
 from pathlib import Path
 
 import torch
@@ -29,12 +30,17 @@ class CheckpointError(ValueError):
 def save(model: nn.Module, path: str | Path, spec: dict | None = None) -> Path:
     """Write ``model`` (pruned or not) to ``path`` atomically; returns the path."""
     path = Path(path)
-    state = {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
+    own = model.state_dict()
+    state = {k: v.detach().cpu().contiguous().clone() for k, v in own.items()}
     record = {
         "format": FORMAT,
         "model_class": f"{type(model).__module__}.{type(model).__qualname__}",
         "spec": spec if spec is not None else model_spec(model),
         "shapes": {k: list(v.shape) for k, v in state.items()},
+        # module prefix -> state-dict version (what torch.save keeps as state_dict._metadata); modules read it
+        # on load (MNASNet refuses a state dict without one, BatchNorm adapts old layouts)
+        "versions": {prefix: meta["version"] for prefix, meta in getattr(own, "_metadata", {}).items()
+                     if isinstance(meta, dict) and "version" in meta},
     }
     with atomic_path(path) as tmp:
         save_file(state, str(tmp), metadata={"detprune": json.dumps(record)})
@@ -75,7 +81,11 @@ def load(path: str | Path, model: nn.Module | None = None) -> nn.Module:
         raise CheckpointError(f"{path}: checkpoint of a {record['model_class']}, cannot load into a {kind}")
     _check_spec(record.get("spec"), model_spec(model), str(path))
     shrink_to(model, record["shapes"], str(path))
-    model.load_state_dict(load_file(str(path)), strict=True)
+    state = load_file(str(path))
+    if isinstance(record.get("versions"), dict):  # files written before versions were recorded have none
+        state = OrderedDict(state)
+        setattr(state, "_metadata", OrderedDict((k, {"version": v}) for k, v in record["versions"].items()))
+    model.load_state_dict(state, strict=True)
     return model
 
 
