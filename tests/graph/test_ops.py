@@ -75,3 +75,30 @@ def test_shape_derived_size_that_follows_the_axis_is_fine() -> None:
 def test_creation_from_channel_count_follows_channels() -> None:
     g = producer_group(lambda y: y + torch.zeros(1, y.shape[1], 1, 1))
     assert g.prunable == 8
+
+
+class RelativeBias(nn.Module):
+    """MaxViT / Swin style: a bias table [positions, heads] gathered through a buffer of positions."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.proj = nn.Linear(4, 2)
+        self.table = nn.Parameter(torch.randn(9, 2))
+        self.register_buffer("index", torch.randint(0, 9, (4, 4)))
+
+    def forward(self, x):  # x: [B, 4 tokens, 4]
+        bias = self.table[self.index.view(-1)].view(4, 4, -1).permute(2, 0, 1)  # [heads, 4, 4]
+        return self.proj(x).transpose(1, 2).unsqueeze(-1) + bias.unsqueeze(0)
+
+
+def test_a_buffer_used_as_an_index_is_never_pruned() -> None:
+    # the index buffer's dims were tracked (as every buffer's) but its use as an index was not
+    # accounted for: prune() cut rows of the index itself and the model no longer ran (torchvision maxvit_t)
+    torch.manual_seed(0)
+    model = RelativeBias().eval()
+    x = torch.rand(1, 4, 4)
+    found = detprune.groups(model, x)
+    assert not [g for g in found if g.prunable and any(m.label.startswith("<model>.index") for m in g.members)]
+    detprune.prune(model, x, criterion="l1", ratio=0.5, measure=False)
+    assert model.index.shape == (4, 4)
+    assert model(x).shape == (1, 2, 4, 4)

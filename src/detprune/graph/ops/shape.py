@@ -225,9 +225,18 @@ def _pin_sliced(t: Tracer, ids: np.ndarray, sl: slice) -> None:
         t.channels.pin(ids[: (stop if stop is not None else start)], reason)
 
 
+def _pin_index_tensors(t: Tracer, index: Any, op: str) -> None:
+    """Channels carried by an index tensor (a buffer of positions, such as a relative-position
+    index) would be removed from the index itself, changing what it selects: pinned."""
+    for i in index if isinstance(index, (tuple, list)) else [index]:
+        if isinstance(i, Tensor):
+            t.pin_tensor(i, t.where(op) + " (used as an index)")
+
+
 @register("getitem")
 def getitem(t: Tracer, call: Call) -> None:
     x, index, out = call.args[0], call.args[1], call.out
+    _pin_index_tensors(t, index, "indexing")
     axes = t.axes(x)
     if not axes or not isinstance(out, Tensor):
         return
@@ -247,6 +256,7 @@ def getitem(t: Tracer, call: Call) -> None:
 @register("setitem")
 def setitem(t: Tracer, call: Call) -> None:
     x, index, value = call.args[0], call.args[1], call.args[2]
+    _pin_index_tensors(t, index, "index assignment")
     dims, consumed, advanced = parse_index(index, x.dim())
     reason = t.where("index assignment")
     x_axes = dict(t.axes(x))
