@@ -292,3 +292,29 @@ def test_best_pricing_through_cluster_prune(tiny, tmp_path) -> None:
     assert report.mode in ("best: table", "best: layers") and set(report.compared) == {"table", "layers"}
     assert report.compared[report.mode.split(": ")[1]] == max(report.compared.values())
     assert count_macs(model, x) <= 0.6 * before
+
+
+def test_latency_check_times_only_when_the_estimate_reaches_the_goal_or_every_few_steps() -> None:
+    """The goal check of cluster_prune: no timing above the goal until CHECK_EVERY steps went unchecked;
+    a reading under the goal is confirmed by a second one (the slower decides); after max_verify, trust."""
+    from torch import nn
+
+    import detprune.schedule.cluster_prune as cp
+
+    readings = iter([(10.0, 4.0), (10.0, 6.0), (10.0, 7.0), (10.0, 4.0), (10.0, 4.5)])
+    timed: list[int] = []
+
+    def time_pair(pair: list) -> tuple[float, float]:
+        timed.append(len(pair))
+        return next(readings)
+
+    check = cp._LatencyCheck(goal=5.0, base_ms=10.0, reference=nn.Identity(), time_pair=time_pair, max_verify=2)
+    rem = {0: [1, 2]}
+    assert check(rem, 6.0, nn.Identity) == (False, 6.0) and not timed  # estimate above the goal: no timing
+    assert check(rem, 4.0, nn.Identity) == (False, 6.0) and len(timed) == 2  # 4.0 read, confirmed at 6.0: missed
+    for _ in range(cp.CHECK_EVERY - 1):
+        assert check(rem, 6.0, nn.Identity) == (False, 6.0)
+    assert len(timed) == 2
+    assert check(rem, 6.0, nn.Identity) == (False, 7.0) and len(timed) == 3  # CHECK_EVERY steps unchecked: timed
+    assert check(rem, 4.0, nn.Identity) == (True, 4.0) and len(timed) == 3  # max_verify=2 spent: estimate trusted
+    assert check({0: []}, 4.0, nn.Identity) == (True, 4.0)  # nothing removed: the estimate

@@ -83,6 +83,41 @@ class ClusterReport:
                 + self.target.summary())
 
 
+@dataclass
+class _LatencyCheck:
+    """Whether a candidate removal meets a latency goal, by timing a pruned copy beside the unpruned
+    model when the estimate reaches the goal or has gone :data:`CHECK_EVERY` steps unchecked (steps
+    the table prices at no saving leave the estimate flat although the model gets faster). After
+    ``max_verify`` timings the estimate is trusted."""
+
+    goal: float  # ms
+    base_ms: float  # the unpruned model's latency; a timing's ratio to the reference scales it
+    reference: nn.Module
+    time_pair: Callable[[list[nn.Module]], Any]  # (reference ms, candidate ms) timed side by side
+    max_verify: int | None
+    verified: int = 0
+    unchecked: int = 0
+
+    def __call__(self, rem: Removal, est: float, candidate: Callable[[], nn.Module]) -> tuple[bool, float]:
+        self.unchecked += 1
+        if not any(len(v) for v in rem.values()):
+            return est <= self.goal, est
+        may_check = self.max_verify is None or self.verified < self.max_verify
+        if est > self.goal and not (may_check and self.unchecked >= CHECK_EVERY):
+            return False, est
+        if not may_check:
+            return True, est
+        self.verified, self.unchecked = self.verified + 1, 0
+        # side by side with the unpruned model: the goal is a fraction of it, so judge that ratio directly
+        pair = [self.reference, candidate()]
+        ref, cand = self.time_pair(pair)
+        real = self.base_ms * cand / ref
+        if real <= self.goal:  # confirm with a second batch; the slower reading decides (batches differ by ~2 %)
+            ref, cand = self.time_pair(pair)
+            real = max(real, self.base_ms * cand / ref)
+        return real <= self.goal, real
+
+
 def _key(g: Any) -> tuple[str, ...]:
     return tuple(m.label for m in g.members)
 
@@ -151,7 +186,9 @@ def cluster_prune(model: nn.Module, example_inputs: Any, target: Target | str, c
     clusters: dict[tuple[str, ...], tuple[int, str]] = {}
     labels: dict[tuple[str, ...], str] = {}
     steps: list[GreedyStep] = []
-    measured, verified, unchecked, current_ms, crit_name = 0, 0, 0, base_ms, str(criterion)
+    measured, current_ms, crit_name = 0, base_ms, str(criterion)
+    check = _LatencyCheck(goal, base_ms, reference, lambda pair: compare(pair, example_inputs, rt, threads, rounds, calls),
+                          max_verify)
     final: tuple[float, ...] | None = None  # (reference, pruned) ms of the final timing
     rechecks = 0
     for rnd in range(10_000):
@@ -188,28 +225,9 @@ def cluster_prune(model: nn.Module, example_inputs: Any, target: Target | str, c
                 lt.plan(g.index, order)
 
         def goal_fn(rem: Removal, est: float) -> tuple[bool, float]:
-            nonlocal verified, unchecked
             if cm is not None:
                 return cm.predict(rem)[goal_t.metric] <= goal, est
-            unchecked += 1
-            if not any(len(v) for v in rem.values()):
-                return est <= goal, est
-            may_check = max_verify is None or verified < max_verify
-            # the estimate reached the goal, or it has not been checked for a while (steps the table
-            # prices at no saving leave it flat although the model gets faster)
-            if est > goal and not (may_check and unchecked >= CHECK_EVERY):
-                return False, est
-            if not may_check:
-                return True, est
-            verified, unchecked = verified + 1, 0
-            # side by side with the unpruned model: the goal is a fraction of it, so judge that ratio directly
-            pair = [reference, pruned_copy(model, found, rem)]
-            ref, cand = compare(pair, example_inputs, rt, threads, rounds, calls)
-            real = base_ms * cand / ref
-            if real <= goal:  # confirm with a second batch; the slower reading decides (batches differ by ~2 %)
-                ref, cand = compare(pair, example_inputs, rt, threads, rounds, calls)
-                real = max(real, base_ms * cand / ref)
-            return real <= goal, real
+            return check(rem, est, lambda: pruned_copy(model, found, rem))
 
         res = greedy_clusters(states, lt or gl, current_ms, goal_fn, max_steps=finetune_every)
         measured += gl.measured + (lt.measured if lt is not None else 0)
