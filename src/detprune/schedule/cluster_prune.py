@@ -17,7 +17,6 @@ which is how clusters are compared with plain pruning at matched MACs.
 from __future__ import annotations
 
 import copy
-import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -169,10 +168,12 @@ def cluster_prune(model: nn.Module, example_inputs: Any, target: Target | str, c
                             min_cluster=min_cluster, window=window, probe_step=probe_step, max_ratio=max_ratio,
                             min_channels=min_channels, finetune=finetune, finetune_every=finetune_every,
                             max_verify=max_verify, margin=margin, rounds=rounds, calls=calls, **criterion_kwargs)
-    runtime = runtime or _lut_runtime(lut) or "torch"  # a device table (`detprune lut`) names its runtime
+    threads = torch.get_num_threads() if threads is None else int(threads)
+    if isinstance(lut, (str, Path)) and Path(lut).is_file():
+        lut = LatencyLUT.load(lut, runtime, threads)  # read once; a device table (`detprune lut`) names its runtime
+    runtime = runtime or (lut.runtime if isinstance(lut, LatencyLUT) else "torch")
     goal_t = Target.parse(target, runtime)
     rt = goal_t.runtime if goal_t.metric == "latency" else str(parse_runtime(runtime))
-    threads = torch.get_num_threads() if threads is None else int(threads)
     table = _open_lut(lut, rt, threads)
     min_cluster = _min_cluster(min_cluster, rt, table)
     was_training = model.training
@@ -305,20 +306,10 @@ def build_lut(model: nn.Module, example_inputs: Any, runtime: str, path: str | P
     return table
 
 
-def _lut_runtime(lut: LatencyLUT | str | Path | None) -> str | None:
-    """The runtime a given table was measured on (None: no table, or a file still to be written)."""
-    if isinstance(lut, LatencyLUT):
-        return lut.runtime
-    if lut is not None and Path(lut).is_file():
-        try:
-            return json.loads(Path(lut).read_text()).get("runtime")
-        except (ValueError, AttributeError):
-            return None  # not a table: LatencyLUT.load says so
-    return None
-
-
 def _open_lut(lut: LatencyLUT | str | Path | None, runtime: str, threads: int) -> LatencyLUT:
     if isinstance(lut, LatencyLUT):
+        if lut.runtime != str(parse_runtime(runtime)):
+            raise ValueError(f"{lut.path or 'latency table'}: table for runtime {lut.runtime!r}, asked for {runtime!r}")
         return lut
     if lut is None:
         return LatencyLUT.cached(runtime, threads)
