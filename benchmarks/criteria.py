@@ -42,6 +42,7 @@ import hashlib
 import json
 import math
 import os
+import shlex
 import sys
 import tempfile
 import time
@@ -140,7 +141,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def command_line(argv: list[str]) -> str:
-    return " ".join(["uv run python benchmarks/criteria.py", *argv]).replace(str(Path.home()), "~")
+    return shlex.join(["uv", "run", "python", "benchmarks/criteria.py", *argv]).replace(str(Path.home()), "~")
 
 
 def log(msg: str, t0: float) -> None:

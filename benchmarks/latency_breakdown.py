@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -69,7 +70,7 @@ def row(name: str, rt: str, method: str, kinds: dict[str, float], base: dict[str
 
 def markdown(rows: list[dict], args: argparse.Namespace, minutes: float) -> str:
     lines = ["# Where the speed-up goes: per-node profiles at matched MACs", "",
-             f"Command: `uv run python benchmarks/latency_breakdown.py {' '.join(sys.argv[1:])}`  ",
+             f"Command: `uv run python benchmarks/latency_breakdown.py {shlex.join(sys.argv[1:])}`  ",
              f"Input {args.size}x{args.size}, batch 1, 1 thread, MACs target {args.macs:.0%}, median of {args.runs} "
              f"profiled runs per node. Wall time {minutes:.1f} min.", "",
              "| model | runtime | variant | MACs % | profiled ms | " + " | ".join(f"{k} ms" for k in KINDS)

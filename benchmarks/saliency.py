@@ -30,6 +30,7 @@ import copy
 import datetime as dt
 import json
 import os
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -90,7 +91,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def command_line(argv: list[str]) -> str:
-    return " ".join(["uv run python benchmarks/saliency.py", *argv])
+    return shlex.join(["uv", "run", "python", "benchmarks/saliency.py", *argv])
 
 
 def cache_dir() -> Path:

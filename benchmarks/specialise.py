@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import shlex
 import statistics
 import sys
 import tempfile
@@ -271,7 +272,7 @@ def plot(rows: list[dict], path: Path) -> None:
 
 def markdown(rows: list[dict], args: argparse.Namespace, minutes: float) -> str:
     lines = ["# One-class specialisation: criteria at the same MACs", "",
-             f"Command: `uv run python benchmarks/specialise.py {' '.join(sys.argv[1:])}`  ",
+             f"Command: `uv run python benchmarks/specialise.py {shlex.join(sys.argv[1:])}`  ",
              f"{args.model} (width {args.width or 'default'}), {args.img_size} px, schedule {args.schedule}, "
              + (f"{args.steps} iterative steps with {args.step_epochs} fine-tune epochs after each but the last, "
                 if args.steps > 1 else "")
