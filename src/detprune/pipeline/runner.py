@@ -4,6 +4,9 @@ Stages, each only when its section is in the recipe: load (or build) the model -
 prune a copy per criterion (to a ratio, or to a cost target found by bisection) -> fine-tune
 each -> evaluate / count / time every model -> export -> draw samples -> write
 ``metrics.json`` and the reports. Without ``prune``, ``finetune`` fine-tunes the model itself.
+
+:mod:`.saliency` runs the same skeleton through the public helpers here, with its own data, train,
+prune, evaluate and report; what only detectors have (classes, distillation, iterative steps) stays here.
 """
 
 from __future__ import annotations
@@ -40,20 +43,30 @@ class Variant:
     info: dict[str, Any] = field(default_factory=dict)
 
 
-def _save(model: nn.Module, run_dir: Path, stem: str) -> str:
+Train = Callable[[nn.Module, str], nn.Module]  # (model, stem) -> the model fine-tuned into finetune/<stem>
+Prune = Callable[[nn.Module, str], tuple[nn.Module, Any, dict[str, Any] | None]]  # as steps.prune: copy, report, target
+
+
+def save_weights(model: nn.Module, run_dir: Path, stem: str) -> str:
+    """``weights/<stem>.safetensors``; returns the path relative to the run folder, as rows record it."""
     path = detprune.save(model, run_dir / "weights" / f"{stem}.safetensors")
     return str(path.relative_to(run_dir))
 
 
-def start_run(recipe: Recipe, run_dir: Path, console: Any = None) -> tuple[float, RunLog, int]:
-    """What every run does first (detection or saliency): log, resolved config, threads, seed."""
+def start_run(recipe: Recipe, run_dir: Path, console: Any = None,
+              **header: Any) -> tuple[float, RunLog, dict[str, Any]]:
+    """What every run does first (detection or saliency): log, resolved config, threads, seed; returns
+    the start time, the log and the head of ``metrics.json`` (``header``, e.g. ``task``, after ``command``)."""
     t0 = time.perf_counter()
     log = RunLog(run_dir, console)
     recipe.save(run_dir / "config.yaml")
     threads = apply_threads(recipe.threads)
     torch.manual_seed(recipe.seed)
     log(f"run folder {run_dir} ({threads} torch thread(s))")
-    return t0, log, threads
+    metrics = {"command": recipe.command, **header, "name": run_dir.name, "model": recipe.model, "data": recipe.data,
+               "img_size": recipe.img_size, "threads": threads,
+               "created": _dt.datetime.now().isoformat(timespec="seconds"), "title": recipe.report.title}
+    return t0, log, metrics
 
 
 def run_recipe(recipe: Recipe, run_dir: Path, console: Any = None) -> dict[str, Any]:
@@ -63,11 +76,7 @@ def run_recipe(recipe: Recipe, run_dir: Path, console: Any = None) -> dict[str, 
         from detprune.pipeline.saliency import run_saliency
 
         return run_saliency(recipe, run_dir, console)
-    t0, log, threads = start_run(recipe, run_dir, console)
-    metrics: dict[str, Any] = {"command": recipe.command, "name": run_dir.name, "model": recipe.model,
-                               "data": recipe.data, "img_size": recipe.img_size, "threads": threads,
-                               "created": _dt.datetime.now().isoformat(timespec="seconds"), "title": recipe.report.title}
-
+    t0, log, metrics = start_run(recipe, run_dir, console)
     names = class_names(recipe.data) if recipe.data else None
     model = load_model(recipe.model, recipe.num_classes, names)
     if names and not recipe.classes:
@@ -77,7 +86,8 @@ def run_recipe(recipe: Recipe, run_dir: Path, console: Any = None) -> dict[str, 
     if recipe.train is not None:
         base.model = steps.train(model, recipe.data, recipe.train, img_size=recipe.img_size,
                                  run_dir=run_dir / "train" / "baseline", workers=recipe.workers, seed=recipe.seed, log=log)
-        base.info.update(trained_epochs=recipe.train.epochs, checkpoint=_save(base.model, run_dir, "baseline"))
+        base.info.update(trained_epochs=recipe.train.epochs,
+                         checkpoint=save_weights(base.model, run_dir, "baseline"))
     if recipe.classes:
         names = specialise_model(base.model, recipe.classes, names, log)
         metrics["classes"] = base.info["classes"] = names
@@ -94,6 +104,15 @@ def run_recipe(recipe: Recipe, run_dir: Path, console: Any = None) -> dict[str, 
     steps.measure_and_export(models, val, recipe, metrics, run_dir, steps.evaluate, variants or [base], log)
     if val is not None and recipe.report.samples > 0:
         _samples(models, val, recipe, run_dir, names or [])
+    from detprune.report.render import render_run
+
+    return finish_run(recipe, base.model, metrics, run_dir, t0, log, render_run)
+
+
+def finish_run(recipe: Recipe, base: nn.Module, metrics: dict[str, Any], run_dir: Path, t0: float, log: RunLog,
+               render: Callable[[Path], tuple[Path, Path]]) -> dict[str, Any]:
+    """What every run does last: the recipe's ``report.staircase`` and ``analyze`` (a sensitivity scan of
+    ``base``; validation refuses it for saliency), the run time, ``metrics.json`` and ``render``'s report."""
     if recipe.report.staircase:
         from detprune.report.staircase import load_staircase
 
@@ -101,27 +120,23 @@ def run_recipe(recipe: Recipe, run_dir: Path, console: Any = None) -> dict[str, 
     if recipe.analyze is not None:
         from detprune.pipeline.analyze import sensitivity
 
-        metrics["sensitivity"] = sensitivity(base.model, recipe, log, run_dir)
+        metrics["sensitivity"] = sensitivity(base, recipe, log, run_dir)
     metrics["seconds"] = round(time.perf_counter() - t0, 1)
     write_json(run_dir / "metrics.json", metrics)
-    from detprune.report.render import render_run
-
-    html, md = render_run(run_dir)
+    html, md = render(run_dir)
     log(f"wrote {html} and {md.name}")
     return metrics
 
 
 def _variants(recipe: Recipe, base: Variant, run_dir: Path, log: RunLog, metrics: dict[str, Any],
               val: Split | None) -> list[Variant]:
+    def train(model: nn.Module, stem: str, teacher: nn.Module | None) -> nn.Module:
+        return steps.train(model, recipe.data, recipe.finetune, img_size=recipe.img_size,
+                           run_dir=run_dir / "finetune" / stem, workers=recipe.workers, seed=recipe.seed, log=log,
+                           teacher=teacher, classes=recipe.classes)
+
     if recipe.prune is None:
-        if recipe.finetune is None or recipe.finetune.epochs == 0:
-            return []
-        tuned = steps.train(copy.deepcopy(base.model), recipe.data, recipe.finetune, img_size=recipe.img_size,
-                            run_dir=run_dir / "finetune" / "finetuned", workers=recipe.workers, seed=recipe.seed, log=log,
-                            teacher=_teacher(recipe, None), classes=recipe.classes)
-        base.name = "before"
-        return [Variant("finetuned", tuned, "finetuned", {"finetune_epochs": recipe.finetune.epochs,
-                                                          "checkpoint": _save(tuned, run_dir, "finetuned")})]
+        return finetune_alone(recipe, base, run_dir, lambda model, stem: train(model, stem, _teacher(recipe, None)))
     p = recipe.prune
     names, missing = crit.split_available(p.criteria)
     if missing:
@@ -134,39 +149,54 @@ def _variants(recipe: Recipe, base: Variant, run_dir: Path, log: RunLog, metrics
                            classes=recipe.classes)
     tune = recipe.finetune is not None and recipe.finetune.epochs > 0
     teacher = _teacher(recipe, base.model) if tune else None  # frozen, so one serves every criterion
-    out = []
-    for name in names:
-        t = time.perf_counter()
-        if p.steps > 1:
-            out.append(_iterative_variant(name, recipe, base, ratio, calib, val, teacher, run_dir, log, metrics))
-            continue
-        log(f"pruning with {name} " + how_pruned(p, ratio))
-        pruned, report = steps.prune(base.model, name, p, img_size=recipe.img_size, ratio=ratio, calib=calib,
-                                     between=_between(recipe, name, teacher, run_dir, log))
-        info: dict[str, Any] = {"criterion": name, "prune_seconds": round(time.perf_counter() - t, 1), **_describe(report)}
-        if p.schedule != "local":
-            info["schedule"] = p.schedule
-        result = getattr(report, "target", None)
-        if result is not None:
-            info["target"] = {"goal": result.goal, "achieved": result.achieved, "met": result.met}
-            metrics.setdefault("target", {"text": p.target, "metric": result.target.metric, "goal": result.goal,
-                                          "base": result.baseline})
-        lut = getattr(report, "lut_path", None)
-        if lut and not recipe.report.staircase and Path(lut).is_file():
-            from detprune.report.staircase import load_staircase
 
-            metrics["staircase"] = load_staircase(lut)  # the staircases cluster pruning measured
-        log(f"  {report.summary()}")
-        v = Variant(name, pruned, "pruned", info)
-        if tune:
-            info["pruned_checkpoint"] = _save(pruned, run_dir, f"{name}-pruned")
-            v.model = steps.train(pruned, recipe.data, recipe.finetune, img_size=recipe.img_size,
-                                  run_dir=run_dir / "finetune" / name, workers=recipe.workers, seed=recipe.seed, log=log,
-                                  teacher=teacher, classes=recipe.classes)
-            v.role, info["finetune_epochs"] = "finetuned", recipe.finetune.epochs
-        info["checkpoint"] = _save(v.model, run_dir, name)
-        out.append(v)
-    return out
+    def prune(model: nn.Module, name: str) -> tuple[nn.Module, Any, dict[str, Any] | None]:
+        return steps.prune(model, name, p, img_size=recipe.img_size, ratio=ratio, calib=calib,
+                           between=_between(recipe, name, teacher, run_dir, log))
+
+    return [_iterative_variant(name, recipe, base, ratio, calib, val, teacher, run_dir, log, metrics) if p.steps > 1
+            else pruned_variant(name, recipe, base, run_dir, log, metrics, prune,
+                                lambda model, stem: train(model, stem, teacher))
+            for name in names]
+
+
+def finetune_alone(recipe: Recipe, base: Variant, run_dir: Path, train: Train) -> list[Variant]:
+    """Without a prune section, ``finetune`` fine-tunes a copy of the model: rows "before" and "finetuned"."""
+    if recipe.finetune is None or recipe.finetune.epochs == 0:
+        return []
+    tuned = train(copy.deepcopy(base.model), "finetuned")
+    base.name = "before"
+    return [Variant("finetuned", tuned, "finetuned", {"finetune_epochs": recipe.finetune.epochs,
+                                                      "checkpoint": save_weights(tuned, run_dir, "finetuned")})]
+
+
+def pruned_variant(name: str, recipe: Recipe, base: Variant, run_dir: Path, log: RunLog, metrics: dict[str, Any],
+                   prune: Prune, train: Train) -> Variant:
+    """One criterion's row: prune a copy of the base model, then fine-tune it when ``finetune`` has epochs
+    (keeping the checkpoint right after pruning too). A target's goal goes to ``metrics["target"]`` once."""
+    p, f = recipe.prune, recipe.finetune
+    t = time.perf_counter()
+    log(f"pruning with {name} " + how_pruned(p, p.ratio))
+    pruned, report, target = prune(base.model, name)
+    info: dict[str, Any] = {"criterion": name, "prune_seconds": round(time.perf_counter() - t, 1), **_describe(report)}
+    if p.schedule != "local":
+        info["schedule"] = p.schedule
+    if target is not None:
+        info["target"] = {k: target[k] for k in ("goal", "achieved", "met")}
+        metrics.setdefault("target", {"text": p.target, **{k: target[k] for k in ("metric", "goal", "base")}})
+    lut = getattr(report, "lut_path", None)
+    if lut and not recipe.report.staircase and Path(lut).is_file():
+        from detprune.report.staircase import load_staircase
+
+        metrics["staircase"] = load_staircase(lut)  # the staircases cluster pruning measured
+    log(f"  {report.summary()}")
+    v = Variant(name, pruned, "pruned", info)
+    if f is not None and f.epochs > 0:
+        info["pruned_checkpoint"] = save_weights(pruned, run_dir, f"{name}-pruned")
+        v.model = train(pruned, name)
+        v.role, info["finetune_epochs"] = "finetuned", f.epochs
+    info["checkpoint"] = save_weights(v.model, run_dir, name)
+    return v
 
 
 def _between(recipe: Recipe, name: str, teacher: nn.Module | None, run_dir: Path,
@@ -204,7 +234,7 @@ def _iterative_variant(name: str, recipe: Recipe, base: Variant, ratio: float | 
         info["schedule"] = p.schedule
     if tuned:
         info["finetune_epochs"] = f.epochs * result.kept_step
-    info["checkpoint"] = _save(model, run_dir, name)
+    info["checkpoint"] = save_weights(model, run_dir, name)
     return Variant(name, model, "finetuned" if tuned else "pruned", info)
 
 

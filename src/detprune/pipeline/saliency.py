@@ -17,8 +17,6 @@ The same recipe sections as for detectors, on a different model, data and metric
 from __future__ import annotations
 
 import copy
-import datetime as _dt
-import time
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +29,6 @@ from detprune.pipeline import criteria as crit
 from detprune.pipeline import steps
 from detprune.pipeline.data import is_synthetic
 from detprune.pipeline.recipe import EvalSpec, PruneSpec, Recipe, TrainSpec
-from detprune.pipeline.runs import write_json
 
 DEFAULT_WIDTH = 0.25  # narrow VGG16 (1.2M parameters): trains on a CPU in minutes at 64 px
 SYNTHETIC_IMG_SIZE = 64  # the size the synthetic set is meant for (objects of 0.2-10 % of the image)
@@ -190,10 +187,7 @@ def prune(model: nn.Module, criterion: str, spec: PruneSpec, *, img_size: int,
                       "met": report.params_after <= goal + 0.005 * before}
         else:
             report = steps._call_prune(pruned, criterion, spec, img_size, spec.ratio, data, kwargs)
-            result = getattr(report, "target", None)
-            if result is not None:
-                target = {"metric": result.target.metric, "goal": result.goal, "achieved": result.achieved,
-                          "base": result.baseline, "met": result.met}
+            target = steps.target_reached(report)
     except NotImplementedError as exc:
         raise UnsupportedError(f"criterion {criterion!r} cannot run on a saliency model: {exc}") from exc
     return pruned.eval(), report, target
@@ -209,14 +203,14 @@ def evaluate(model: nn.Module, ds: Dataset, spec: EvalSpec) -> dict[str, Any]:
 # ----------------------------------------------------------------------------- the run
 
 def run_saliency(recipe: Recipe, run_dir: Path, console: Any = None) -> dict[str, Any]:
-    """Execute a saliency recipe into ``run_dir``; returns the content of ``metrics.json``."""
-    from detprune.pipeline.runner import Variant, _describe, _save, how_pruned, start_run
+    """Execute a saliency recipe into ``run_dir``; returns the content of ``metrics.json``.
 
-    t0, log, threads = start_run(recipe, run_dir, console)
-    metrics: dict[str, Any] = {"command": recipe.command, "task": "saliency", "name": run_dir.name,
-                               "model": recipe.model, "data": recipe.data, "img_size": recipe.img_size,
-                               "threads": threads, "created": _dt.datetime.now().isoformat(timespec="seconds"),
-                               "title": recipe.report.title}
+    The skeleton of :func:`~detprune.pipeline.runner.run_recipe` with this module's data, train,
+    prune, evaluate and report."""
+    from detprune.pipeline.runner import Variant, finetune_alone, finish_run, pruned_variant, save_weights, start_run
+    from detprune.pipeline.saliency_report import render_saliency_run
+
+    t0, log, metrics = start_run(recipe, run_dir, console, task="saliency")
     model = load_saliency_model(recipe.model, recipe.width)
     spec = getattr(model, "spec", {})
     metrics["architecture"] = {"name": spec.get("name"), "width": spec.get("width")}
@@ -224,16 +218,14 @@ def run_saliency(recipe: Recipe, run_dir: Path, console: Any = None) -> dict[str
     if recipe.train is not None:
         base.model = train(model, recipe.data, recipe.train, img_size=recipe.img_size,  # type: ignore[arg-type]
                            run_dir=run_dir / "train" / "baseline", workers=recipe.workers, seed=recipe.seed, log=log)
-        base.info.update(trained_epochs=recipe.train.epochs, checkpoint=_save(base.model, run_dir, "baseline"))
+        base.info.update(trained_epochs=recipe.train.epochs, checkpoint=save_weights(base.model, run_dir, "baseline"))
 
-    variants: list[Variant] = []
+    def tune(model: nn.Module, stem: str) -> nn.Module:
+        return train(model, recipe.data, recipe.finetune, img_size=recipe.img_size,  # type: ignore[arg-type]
+                     run_dir=run_dir / "finetune" / stem, workers=recipe.workers, seed=recipe.seed, log=log)
+
     if recipe.prune is None:
-        if recipe.finetune is not None and recipe.finetune.epochs > 0:
-            tuned = train(copy.deepcopy(base.model), recipe.data, recipe.finetune, img_size=recipe.img_size,  # type: ignore[arg-type]
-                          run_dir=run_dir / "finetune" / "finetuned", workers=recipe.workers, seed=recipe.seed, log=log)
-            base.name = "before"
-            info = {"finetune_epochs": recipe.finetune.epochs, "checkpoint": _save(tuned, run_dir, "finetuned")}
-            variants.append(Variant("finetuned", tuned, "finetuned", info))
+        variants = finetune_alone(recipe, base, run_dir, tune)
     else:
         p = recipe.prune
         names, missing = crit.split_available(p.criteria)
@@ -245,26 +237,9 @@ def run_saliency(recipe: Recipe, run_dir: Path, console: Any = None) -> dict[str
             ds = saliency_dataset(recipe.data, "train", recipe.img_size,  # type: ignore[arg-type]
                                   max_images=p.calib_batches * p.calib_batch)
             calib = saliency_loader(ds, p.calib_batch)
-        for name in names:
-            t = time.perf_counter()
-            log(f"pruning with {name} " + how_pruned(p, p.ratio))
-            pruned, report, target = prune(base.model, name, p, img_size=recipe.img_size, calib=calib)
-            info: dict[str, Any] = {"criterion": name, "prune_seconds": round(time.perf_counter() - t, 1),
-                                    **_describe(report)}
-            if p.schedule != "local":
-                info["schedule"] = p.schedule
-            if target is not None:
-                info["target"] = {k: target[k] for k in ("goal", "achieved", "met")}
-                metrics.setdefault("target", {"text": p.target, **{k: target[k] for k in ("metric", "goal", "base")}})
-            log(f"  {report.summary()}")
-            v = Variant(name, pruned, "pruned", info)
-            if recipe.finetune is not None and recipe.finetune.epochs > 0:
-                info["pruned_checkpoint"] = _save(pruned, run_dir, f"{name}-pruned")
-                v.model = train(pruned, recipe.data, recipe.finetune, img_size=recipe.img_size,  # type: ignore[arg-type]
-                                run_dir=run_dir / "finetune" / name, workers=recipe.workers, seed=recipe.seed, log=log)
-                v.role, info["finetune_epochs"] = "finetuned", recipe.finetune.epochs
-            info["checkpoint"] = _save(v.model, run_dir, name)
-            variants.append(v)
+        variants = [pruned_variant(name, recipe, base, run_dir, log, metrics,
+                                   lambda m, n: prune(m, n, p, img_size=recipe.img_size, calib=calib), tune)
+                    for name in names]
     if not variants and recipe.train is None and recipe.finetune is None:
         base.name, base.role = "model", "model"
     models = [base] + variants
@@ -281,14 +256,4 @@ def run_saliency(recipe: Recipe, run_dir: Path, console: Any = None) -> dict[str
 
         atomic_write_bytes(run_dir / SAMPLES, saliency_grid([(v.name, v.model) for v in models], val,
                                                             recipe.report.samples))
-    if recipe.report.staircase:
-        from detprune.report.staircase import load_staircase
-
-        metrics["staircase"] = load_staircase(recipe.report.staircase)
-    metrics["seconds"] = round(time.perf_counter() - t0, 1)
-    write_json(run_dir / "metrics.json", metrics)
-    from detprune.pipeline.saliency_report import render_saliency_run
-
-    html, md = render_saliency_run(run_dir)
-    log(f"wrote {html} and {md.name}")
-    return metrics
+    return finish_run(recipe, base.model, metrics, run_dir, t0, log, render_saliency_run)

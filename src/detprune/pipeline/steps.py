@@ -233,8 +233,9 @@ def criterion_inputs(model: nn.Module, criterion: str, spec: PruneSpec, calib: S
 
 def prune(model: nn.Module, criterion: str, spec: PruneSpec, *, img_size: int, ratio: float | None = None,
           calib: Split | None = None, between: Callable[[nn.Module, int], None] | None = None
-          ) -> tuple[nn.Module, Any]:
-    """A pruned deep copy of ``model`` and its :class:`~detprune.api.PruneReport`.
+          ) -> tuple[nn.Module, Any, dict[str, Any] | None]:
+    """A pruned deep copy of ``model``, its :class:`~detprune.api.PruneReport` and, under a target,
+    :func:`target_reached` (the same three as the saliency task's ``prune``, for the shared runner).
 
     ``between(model, round)``: the cluster schedule's fine-tune every ``spec.finetune_every`` greedy steps.
 
@@ -247,7 +248,16 @@ def prune(model: nn.Module, criterion: str, spec: PruneSpec, *, img_size: int, r
         report = _call_prune(pruned, criterion, spec, img_size, ratio, data, kwargs, between)
     except NotImplementedError as exc:
         raise UnsupportedError(f"criterion {criterion!r} cannot run on this model: {exc}") from exc
-    return pruned.eval(), report
+    return pruned.eval(), report, target_reached(report)
+
+
+def target_reached(report: Any) -> dict[str, Any] | None:
+    """Metric, goal, achieved, base and met of a pruning to a target (``report.target``), else None."""
+    result = getattr(report, "target", None)
+    if result is None:
+        return None
+    return {"metric": result.target.metric, "goal": result.goal, "achieved": result.achieved, "base": result.baseline,
+            "met": result.met}
 
 
 # ----------------------------------------------------------------------------- evaluate / bench / export
