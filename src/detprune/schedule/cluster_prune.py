@@ -23,22 +23,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
+import numpy as np
 import torch
 from torch import nn
 
-from detprune.criteria import get_criterion
+from detprune.criteria import Criterion
 from detprune.deploy.backend import parse_runtime
 from detprune.deploy.flops import count_macs, count_params
 from detprune.deploy.side_by_side import compare
+from detprune.graph.groups import Group
 from detprune.graph.surgery import refresh_submodules, remove_channels
-from detprune.schedule.cluster import ClusterState, GreedyStep, Removal, greedy_clusters, producer_blocks_order
+from detprune.schedule.cluster import GoalFn, GreedyResult, GreedyStep, Removal, greedy_clusters
+from detprune.schedule.cluster_plan import Key, RoundPlanner, cluster_for, member_key
 from detprune.schedule.cost import CostModel
-from detprune.schedule.global_rank import normalised
 from detprune.schedule.layer_latency import PRICING_MODES, GroupLatency
 from detprune.schedule.layer_table import LayerTable
 from detprune.schedule.lut import LatencyLUT
 from detprune.schedule.preview import pruned_copy
-from detprune.schedule.select import removal_order
 from detprune.schedule.target import Target, TargetResult
 
 
@@ -117,8 +118,86 @@ class _LatencyCheck:
         return real <= self.goal, real
 
 
-def _key(g: Any) -> tuple[str, ...]:
-    return tuple(m.label for m in g.members)
+@dataclass(frozen=True)
+class _Bench:
+    """Where and how one call times and prices latency: the arguments every timing repeats."""
+
+    inputs: Any
+    runtime: str
+    threads: int
+    rounds: int
+    calls: int
+    mode: str  # pricing, see cluster_prune
+    table: LatencyLUT
+
+    def time(self, models: list[nn.Module], longer: bool = False) -> np.ndarray:
+        """Side-by-side minima (ms); ``longer``: two more rounds, for the timing the report shows."""
+        return compare(models, self.inputs, self.runtime, self.threads, self.rounds + (2 if longer else 0), self.calls)
+
+    def final(self, reference: nn.Module, model: nn.Module) -> tuple[float, float]:
+        ref, now = self.time([reference, model], longer=True)
+        return float(ref), float(now)
+
+    def pricers(self, model: nn.Module, found: list[Group]) -> tuple[GroupLatency, LayerTable | None]:
+        """Per-group latency (staircases, and the pricing unless ``mode="table"``) and the per-layer table."""
+        gl = GroupLatency(model, self.inputs, found, self.runtime, "layers" if self.mode == "table" else self.mode,
+                          self.table, self.threads, self.rounds, self.calls)
+        lt = (LayerTable(model, self.inputs, found, self.runtime, self.table, self.threads, self.rounds, self.calls)
+              if self.mode == "table" else None)
+        return gl, lt
+
+
+@dataclass(frozen=True)
+class _Start:
+    """The unpruned model: a copy that every later timing runs beside (a latency is read as a ratio
+    to it, so machine drift cancels), and the numbers a target and the report refer to."""
+
+    reference: nn.Module
+    params: int
+    macs: int
+    ms: float
+
+    @classmethod
+    def measure(cls, model: nn.Module, bench: _Bench) -> _Start:
+        reference = copy.deepcopy(model)
+        params, macs = count_params(model), count_macs(model, bench.inputs)
+        return cls(reference, params, macs, float(bench.time([model])[0]))
+
+    def value(self, metric: str) -> float:
+        return {"latency": self.ms, "macs": self.macs, "params": self.params}[metric]
+
+
+@dataclass(frozen=True)
+class _Goal:
+    """A target as the greedy loop pursues it: ``aim`` is its goal, ``margin`` under it for latency."""
+
+    target: Target
+    aim: float
+    check: _LatencyCheck
+
+    @classmethod
+    def aimed(cls, target: Target, start: _Start, bench: _Bench, margin: float, max_verify: int | None) -> _Goal:
+        aim = target.goal(start.value(target.metric)) * (1 - margin if target.metric == "latency" else 1)
+        return cls(target, aim, _LatencyCheck(aim, start.ms, start.reference, bench.time, max_verify))
+
+    def stop_test(self, model: nn.Module, found: list[Group], example_inputs: Any) -> GoalFn:
+        """The greedy loop's stop test: timed on a pruned copy for latency, else predicted analytically."""
+        if self.target.metric == "latency":
+            return lambda rem, est: self.check(rem, est, lambda: pruned_copy(model, found, rem))
+        cm = CostModel(model, example_inputs, found)
+        return lambda rem, est: (cm.predict(rem)[self.target.metric] <= self.aim, est)
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """What the rounds left for the report."""
+
+    steps: list[GreedyStep]
+    final: tuple[float, float]  # (reference, pruned) ms of the final, longer timing
+    kept: dict[Key, int]  # final width per group
+    measured: int
+    rounds: int
+    criterion: str
 
 
 def cluster_prune(model: nn.Module, example_inputs: Any, target: Target | str, criterion: str = "l1",
@@ -154,12 +233,7 @@ def cluster_prune(model: nn.Module, example_inputs: Any, target: Target | str, c
     Runtime and OpenVINO, whose blocked layouts pad channel counts to it inside a model although a
     layer timed alone can show finer steps; none on torch or a GPU. ``1`` turns it off.
     """
-    from detprune.api import groups as find_groups  # api imports the schedule package
-
-    if mode not in PRICING_MODES:
-        raise ValueError(f"mode must be one of {PRICING_MODES}, got {mode!r}")
-    if not 0 <= margin < 0.5:
-        raise ValueError(f"margin must be in [0, 0.5), got {margin!r}")
+    _check_choices(mode, margin)
     if mode == "best":
         from detprune.schedule.cluster_best import best_pricing
 
@@ -169,104 +243,101 @@ def cluster_prune(model: nn.Module, example_inputs: Any, target: Target | str, c
                             min_channels=min_channels, finetune=finetune, finetune_every=finetune_every,
                             max_verify=max_verify, margin=margin, rounds=rounds, calls=calls, **criterion_kwargs)
     threads = torch.get_num_threads() if threads is None else int(threads)
+    target_t, rt, table = _resolve_runtime(target, runtime, lut, threads)
+    bench = _Bench(example_inputs, rt, threads, rounds, calls, mode, table)
+    planner = RoundPlanner(criterion, criterion_kwargs, ignore, data, cluster, _min_cluster(min_cluster, rt, table),
+                           window, probe_step, max_ratio, min_channels)
+    was_training = model.training
+    model.eval()
+    start = _Start.measure(model, bench)
+    goal = _Goal.aimed(target_t, start, bench, margin, max_verify)
+    outcome = _prune_rounds(model, bench, planner, goal, start, finetune, finetune_every)
+    report = _report(model, bench, planner, goal, start, outcome)
+    model.train(was_training)
+    report.lut_path = table.save() if save_lut else table.path
+    return report
+
+
+def _check_choices(mode: str, margin: float) -> None:
+    if mode not in PRICING_MODES:
+        raise ValueError(f"mode must be one of {PRICING_MODES}, got {mode!r}")
+    if not 0 <= margin < 0.5:
+        raise ValueError(f"margin must be in [0, 0.5), got {margin!r}")
+
+
+def _resolve_runtime(target: Target | str, runtime: str | None, lut: LatencyLUT | str | Path | None,
+                     threads: int) -> tuple[Target, str, LatencyLUT]:
+    """The parsed target, the runtime everything is timed on, and its table: a latency target names
+    its runtime, else ``runtime``, else the one a given table was measured on, else torch."""
     if isinstance(lut, (str, Path)) and Path(lut).is_file():
         lut = LatencyLUT.load(lut, runtime, threads)  # read once; a device table (`detprune lut`) names its runtime
     runtime = runtime or (lut.runtime if isinstance(lut, LatencyLUT) else "torch")
-    goal_t = Target.parse(target, runtime)
-    rt = goal_t.runtime if goal_t.metric == "latency" else str(parse_runtime(runtime))
-    table = _open_lut(lut, rt, threads)
-    min_cluster = _min_cluster(min_cluster, rt, table)
-    was_training = model.training
-    model.eval()
-    reference = copy.deepcopy(model)
-    params_before, macs_before = count_params(model), count_macs(model, example_inputs)
-    base_ms = float(compare([model], example_inputs, rt, threads, rounds, calls)[0])
-    baseline = {"latency": base_ms, "macs": macs_before, "params": params_before}[goal_t.metric]
-    goal = goal_t.goal(baseline) * (1 - margin if goal_t.metric == "latency" else 1)
-    sizes0: dict[tuple[str, ...], tuple[int, int]] = {}
-    clusters: dict[tuple[str, ...], tuple[int, str]] = {}
-    labels: dict[tuple[str, ...], str] = {}
+    target_t = Target.parse(target, runtime)
+    rt = target_t.runtime if target_t.metric == "latency" else str(parse_runtime(runtime))
+    return target_t, rt, _open_lut(lut, rt, threads)
+
+
+def _prune_rounds(model: nn.Module, bench: _Bench, planner: RoundPlanner, goal: _Goal, start: _Start,
+                  finetune: Callable[[nn.Module, int], None] | None, finetune_every: int | None) -> _Outcome:
+    """Rounds of greedy steps (see the module docstring) until the goal is reached or no group can
+    lose another cluster."""
     steps: list[GreedyStep] = []
-    measured, current_ms, crit_name = 0, base_ms, str(criterion)
-    check = _LatencyCheck(goal, base_ms, reference, lambda pair: compare(pair, example_inputs, rt, threads, rounds, calls),
-                          max_verify)
-    final: tuple[float, ...] | None = None  # (reference, pruned) ms of the final timing
-    rechecks = 0
+    measured, current_ms, rechecks = 0, start.ms, 0
+    final: tuple[float, float] | None = None
     for rnd in range(10_000):
-        found = find_groups(model, example_inputs, ignore)
-        crit = get_criterion(criterion, **criterion_kwargs)
-        crit_name = crit.name
-        crit.prepare(model, found, data=data, example_inputs=example_inputs)
-        gl = GroupLatency(model, example_inputs, found, rt, "layers" if mode == "table" else mode, table, threads,
-                          rounds, calls)
-        lt = LayerTable(model, example_inputs, found, rt, table, threads, rounds, calls) if mode == "table" else None
-        cm = CostModel(model, example_inputs, found) if goal_t.metric != "latency" else None
-        states = []
-        for g in found:
-            if not g.prunable or not gl.measurable(g.index) or (lt is not None and not lt.measurable(g.index)):
-                continue
-            key = _key(g)
-            size0, prunable0 = sizes0.setdefault(key, (g.size, g.prunable))
-            labels[key] = gl.label(g.index)
-            imp = normalised(g, crit.group_scores(g))
-            full = removal_order(g, imp, min_member=min_channels)
-            allowed = int(math.floor(max_ratio * prunable0)) - (size0 - g.size)
-            n = max(0, min(len(full), allowed, g.size - min_channels))
-            if n == 0:
-                continue
-            if key not in clusters:
-                clusters[key] = _cluster_for(gl, g.index, g.size - n, labels[key], cluster, window,
-                                             probe_step, min_cluster)
-            c = clusters[key][0]
-            # re-sequenced before the cap, so the cap cuts whole clusters of one block, not the tails of all
-            order = producer_blocks_order(g.counts(), full, imp, c)[:n]
-            states.append(ClusterState(g.index, g.size, order, imp, c))
-            gl.grid[g.index] = (c, g.size - len(order))
-            if lt is not None:
-                lt.plan(g.index, order)
-
-        def goal_fn(rem: Removal, est: float) -> tuple[bool, float]:
-            if cm is not None:
-                return cm.predict(rem)[goal_t.metric] <= goal, est
-            return check(rem, est, lambda: pruned_copy(model, found, rem))
-
-        res = greedy_clusters(states, lt or gl, current_ms, goal_fn, max_steps=finetune_every)
-        measured += gl.measured + (lt.measured if lt is not None else 0)
-        remove_channels(found, res.removal)
-        refresh_submodules(model)
+        found, crit = planner.score(model, bench.inputs)
+        res, n = _greedy_round(model, found, crit, bench, planner, goal, current_ms, finetune_every)
+        measured += n
         steps += res.steps
-        if not res.steps or (res.reached and goal_t.metric != "latency"):
+        if not res.steps or (res.reached and goal.target.metric != "latency"):
             break
         if res.reached:  # the loop's checks accepted a latency goal: the final, longer timing must agree
-            final = tuple(float(v) for v in compare([reference, model], example_inputs, rt, threads, rounds + 2, calls))
-            if final[1] <= goal_t.goal(final[0]) or rechecks >= MAX_RECHECKS:
+            final = bench.final(start.reference, model)
+            if final[1] <= goal.target.goal(final[0]) or rechecks >= MAX_RECHECKS:
                 break
             rechecks += 1  # a check that read low (the machine's noise): prune on from the longer timing
-            current_ms, final = base_ms * final[1] / final[0], None
+            current_ms, final = start.ms * final[1] / final[0], None
             continue
         if finetune is not None:
             finetune(model, rnd)
             model.eval()
-        ref_ms, now_ms = compare([reference, model], example_inputs, rt, threads, rounds, calls)
-        current_ms = base_ms * now_ms / ref_ms
+        ref_ms, now_ms = bench.time([start.reference, model])
+        current_ms = start.ms * now_ms / ref_ms
     if final is None:
-        final = tuple(float(v) for v in compare([reference, model], example_inputs, rt, threads, rounds + 2, calls))
-    ref_ms, final_ms = final
-    macs_after, params_after = count_macs(model, example_inputs), count_params(model)
-    if goal_t.metric == "latency":
-        goal = goal_t.goal(ref_ms)
-        result = TargetResult(goal_t, ref_ms, goal, final_ms, len(steps))
+        final = bench.final(start.reference, model)
+    kept = {member_key(g): g.size - len(res.removal.get(g.index, ())) for g in found}
+    return _Outcome(steps, final, kept, measured, rnd + 1, crit.name)
+
+
+def _greedy_round(model: nn.Module, found: list[Group], crit: Criterion, bench: _Bench, planner: RoundPlanner,
+                  goal: _Goal, start_ms: float, max_steps: int | None) -> tuple[GreedyResult, int]:
+    """One round of :func:`greedy_clusters` from ``start_ms``, applied to the model; also the
+    number of timings it took."""
+    gl, lt = bench.pricers(model, found)
+    stop = goal.stop_test(model, found, bench.inputs)
+    states = planner.states(found, crit, gl, lt)
+    res = greedy_clusters(states, lt or gl, start_ms, stop, max_steps=max_steps)
+    remove_channels(found, res.removal)
+    refresh_submodules(model)
+    return res, gl.measured + (lt.measured if lt is not None else 0)
+
+
+def _report(model: nn.Module, bench: _Bench, planner: RoundPlanner, goal: _Goal, start: _Start,
+            outcome: _Outcome) -> ClusterReport:
+    """The report without ``lut_path`` (the table is saved last). A latency goal is judged on the
+    final timing's reference, without the margin."""
+    ref_ms, final_ms = outcome.final
+    macs_after, params_after = count_macs(model, bench.inputs), count_params(model)
+    if goal.target.metric == "latency":
+        result = TargetResult(goal.target, ref_ms, goal.target.goal(ref_ms), final_ms, len(outcome.steps))
     else:
-        achieved = macs_after if goal_t.metric == "macs" else params_after
-        result = TargetResult(goal_t, float(baseline), goal, float(achieved), len(steps))
-    model.train(was_training)
-    path = table.save() if save_lut else table.path
-    final_sizes = {_key(g): g.size - len(res.removal.get(g.index, ())) for g in found}
-    return ClusterReport(
-        crit_name, rt, mode, result, params_before, params_after, macs_before, macs_after, ref_ms, final_ms,
-        clusters={labels[k]: v for k, v in clusters.items()},
-        widths={labels[k]: (s0, final_sizes.get(k, s0)) for k, (s0, _) in sizes0.items() if k in labels},
-        steps=steps, measurements=measured, rounds=rnd + 1, lut_path=path)
+        achieved = macs_after if goal.target.metric == "macs" else params_after
+        result = TargetResult(goal.target, float(start.value(goal.target.metric)), goal.aim, float(achieved),
+                              len(outcome.steps))
+    clusters, widths = planner.report(outcome.kept)
+    return ClusterReport(outcome.criterion, bench.runtime, bench.mode, result, start.params, params_after, start.macs,
+                         macs_after, ref_ms, final_ms, clusters=clusters, widths=widths, steps=outcome.steps,
+                         measurements=outcome.measured, rounds=outcome.rounds)
 
 
 def build_lut(model: nn.Module, example_inputs: Any, runtime: str, path: str | Path, threads: int = 1,
@@ -294,7 +365,7 @@ def build_lut(model: nn.Module, example_inputs: Any, runtime: str, path: str | P
         if not g.prunable or not gl.measurable(g.index):
             continue
         floor = max(1, g.size - int(math.floor(max_ratio * g.prunable)))
-        c, _ = _cluster_for(gl, g.index, floor, gl.label(g.index), None, window, probe_step, min_cluster)
+        c, _ = cluster_for(gl, g.index, floor, gl.label(g.index), None, window, probe_step, min_cluster)
         top = (g.size // c) * c
         grid[g.index] = [g.size] + list(range(top, floor - 1, -c))
         if mode != "table":
@@ -327,15 +398,3 @@ def _min_cluster(given: int | None, runtime: str, table: LatencyLUT) -> int:
     backend = parse_runtime(runtime)
     blocked = backend.runtime in BLOCKED_RUNTIMES and not backend.on_gpu
     return table.simd_block() if blocked else 1
-
-
-def _cluster_for(gl: GroupLatency, gi: int, floor: int, label: str, cluster: int | dict[str, int] | None,
-                 window: int, probe_step: int, min_cluster: int = 1) -> tuple[int, str]:
-    if isinstance(cluster, int):
-        return cluster, "given"
-    if isinstance(cluster, dict) and label in cluster:
-        return int(cluster[label]), "given"
-    fit = gl.staircase(gi, floor, window, probe_step)
-    if fit.cluster % min_cluster:  # a multiple of the block, so every width stays one too
-        return -(-fit.cluster // min_cluster) * min_cluster, "minimum"
-    return fit.cluster, fit.source
