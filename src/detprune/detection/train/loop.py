@@ -20,6 +20,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
+from torch.optim.lr_scheduler import LambdaLR
 from torch.utils.data import DataLoader
 
 from detprune.detection.train import ddp
@@ -168,6 +169,87 @@ def fit(
         ddp.cleanup(ctx)
 
 
+@dataclass
+class _TrainState:
+    """What training updates and ``last.pt`` holds (with the config and RNGs): a resume restores all of it."""
+
+    model: nn.Module
+    params: list[nn.Parameter]  # the trainable ones, for gradient clipping
+    optimizer: torch.optim.Optimizer
+    scheduler: LambdaLR
+    ema: ModelEMA | None
+    scaler: torch.amp.GradScaler  # enabled iff AMP is on (CUDA only)
+    completed: int = 0  # epochs finished
+    history: list[dict[str, float]] = field(default_factory=list)
+    best: float | None = None
+    best_epoch: int | None = None
+
+    @classmethod
+    def build(cls, model: nn.Module, epochs: int, iters: int, cfg: TrainConfig, device: torch.device) -> _TrainState:
+        optimizer = build_optimizer(model, cfg)
+        scheduler = build_scheduler(
+            optimizer, epochs * iters, round(cfg.warmup_epochs * iters), cfg.final_lr_ratio, cfg.warmup_start_factor
+        )
+        ema = ModelEMA(model, cfg.ema_decay, cfg.ema_tau) if cfg.ema else None  # before hooks are attached
+        scaler = torch.amp.GradScaler("cuda", enabled=cfg.amp and device.type == "cuda")
+        params = [p for p in model.parameters() if p.requires_grad]
+        return cls(model, params, optimizer, scheduler, ema, scaler)
+
+    def load(self, ckpt: dict[str, Any]) -> None:
+        """Everything but the RNGs: those are restored once nothing else will draw from them."""
+        self.model.load_state_dict(ckpt["model"])
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        self.scheduler.load_state_dict(ckpt["scheduler"])
+        if self.ema is not None and ckpt.get("ema"):
+            self.ema.load_state_dict(ckpt["ema"])
+        if ckpt.get("scaler"):
+            self.scaler.load_state_dict(ckpt["scaler"])
+        self.completed, self.best, self.best_epoch = int(ckpt["epoch"]), ckpt["best_metric"], ckpt["best_epoch"]
+        self.history = list(ckpt["history"])
+
+    def step(self, loss: Tensor, clip_grad_norm: float) -> float:
+        """Backward, (clip,) step, then advance the schedule and the EMA; the lr this step used."""
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        if clip_grad_norm:
+            self.scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_(self.params, clip_grad_norm)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        lr = self.optimizer.param_groups[0]["lr"]
+        self.scheduler.step()
+        if self.ema is not None:
+            self.ema.update(self.model)
+        return lr
+
+    def checkpoint(self, epochs: int, cfg: TrainConfig, generators: list[torch.Generator]) -> dict[str, Any]:
+        """State dicts only (never modules), so loading runs no pickled code."""
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "ema": self.ema.state_dict() if self.ema is not None else None,
+            "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else None,
+            "epoch": self.completed,
+            "epochs": epochs,
+            "config": cfg.to_dict(),
+            "best_metric": self.best,
+            "best_epoch": self.best_epoch,
+            "history": self.history,
+            "rng": rng_state(generators),
+            "spec": _safe_spec(self.model),
+        }
+
+    def end_epoch(self, row: dict[str, float], metrics: dict[str, float], cfg: TrainConfig) -> bool:
+        """Record the finished epoch's ``row``; True if its ``metrics`` are a new best (``best.pt`` is due)."""
+        self.completed = int(row["epoch"])
+        improved = bool(metrics) and _is_better(metrics[cfg.metric], self.best, cfg.metric_mode)
+        if improved:
+            self.best, self.best_epoch = metrics[cfg.metric], self.completed
+        self.history.append(row)
+        return improved
+
+
 def _fit(
     adapter: DetectorAdapter,
     loader: Iterable,
@@ -184,158 +266,151 @@ def _fit(
         run_dir.mkdir(parents=True, exist_ok=True)
     logger = EpochLogger(run_dir, tensorboard=cfg.tensorboard, enabled=main)  # fails early if TB is missing
     seed_everything(cfg.seed + ctx.rank, cfg.deterministic)
-
-    device = ctx.device
-    model = adapter.model.to(device)
-    if ctx.distributed:
-        if isinstance(loader, DataLoader):
-            loader = ddp.distributed_loader(loader, seed=cfg.seed)
-        elif main:
-            log.warning("train_loader is not a DataLoader: it is not sharded, make each rank yield its own shard")
+    model = adapter.model.to(ctx.device)
+    loader = _shard(loader, cfg, ctx)
     iters = len(loader)  # type: ignore[arg-type]
     if iters == 0:
         raise ValueError("train_loader is empty")
 
-    optimizer = build_optimizer(model, cfg)
-    total = epochs * iters
-    scheduler = build_scheduler(
-        optimizer, total, round(cfg.warmup_epochs * iters), cfg.final_lr_ratio, cfg.warmup_start_factor
-    )
-    ema = ModelEMA(model, cfg.ema_decay, cfg.ema_tau) if cfg.ema else None  # before hooks are attached
-    use_amp = cfg.amp and device.type == "cuda"
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    state = _TrainState.build(model, epochs, iters, cfg, ctx.device)
     generators = _loader_generators(loader)
-
-    start_epoch, best, best_epoch, history = 0, None, None, []
     last_path, best_path = run_dir / "last.pt", run_dir / "best.pt"
-    ckpt = None
-    if resume:
-        if last_path.exists():
-            ckpt = load_checkpoint(last_path, map_location=device)
-            model.load_state_dict(ckpt["model"])
-            optimizer.load_state_dict(ckpt["optimizer"])
-            scheduler.load_state_dict(ckpt["scheduler"])
-            if ema is not None and ckpt.get("ema"):
-                ema.load_state_dict(ckpt["ema"])
-            if ckpt.get("scaler"):
-                scaler.load_state_dict(ckpt["scaler"])
-            start_epoch, best, best_epoch = int(ckpt["epoch"]), ckpt["best_metric"], ckpt["best_epoch"]
-            history = list(ckpt["history"])
-            _warn_config_drift(ckpt, cfg, epochs)
-            if main:
-                log.info("resuming %s from epoch %d", run_dir, start_epoch)
-        elif main:
-            log.warning("resume=True but %s does not exist: starting from scratch", last_path)
-
-    if distill is not None:
-        distill.teacher.to(device)
-    objective: nn.Module = _Objective(adapter, distill)
-    if ctx.distributed:
-        objective = DistributedDataParallel(
-            objective,
-            device_ids=[device.index] if device.type == "cuda" else None,
-            find_unused_parameters=cfg.find_unused_parameters,
-        )
-    params = [p for p in model.parameters() if p.requires_grad]
-    if ckpt is not None:  # last, so nothing above consumes the restored random streams
-        set_rng_state(ckpt["rng"], generators)
-        del ckpt
+    rng = _load_last(state, last_path, cfg, epochs, ctx) if resume else None
+    objective = _build_objective(adapter, distill, cfg, ctx)
+    if rng is not None:  # last, so nothing above consumes the restored random streams
+        set_rng_state(rng, generators)
 
     if distill is not None:
         distill.attach()
     try:
-        for epoch in range(start_epoch, epochs):
+        for epoch in range(state.completed, epochs):
             t0 = time.perf_counter()
-            model.train()
-            sampler = getattr(loader, "sampler", None)
-            if hasattr(sampler, "set_epoch"):
-                sampler.set_epoch(epoch)
-            sums: dict[str, float] = {}
-            lr = optimizer.param_groups[0]["lr"]
-            bar = progress(loader, iters, f"epoch {epoch + 1}/{epochs}", enabled=main and cfg.progress)
-            for i, batch in enumerate(bar):
-                images, targets = _to_device(batch, device)
-                with torch.autocast("cuda") if use_amp else nullcontext():
-                    losses = objective(images, targets)
-                    loss = total_loss(losses)
-                if not torch.isfinite(loss):
-                    raise FloatingPointError(
-                        f"non-finite loss at epoch {epoch + 1} iteration {i}: "
-                        + ", ".join(f"{k}={v.item():.4g}" for k, v in losses.items())
-                    )
-                optimizer.zero_grad(set_to_none=True)
-                scaler.scale(loss).backward()
-                if cfg.clip_grad_norm:
-                    scaler.unscale_(optimizer)
-                    torch.nn.utils.clip_grad_norm_(params, cfg.clip_grad_norm)
-                scaler.step(optimizer)
-                scaler.update()
-                lr = optimizer.param_groups[0]["lr"]
-                scheduler.step()
-                if ema is not None:
-                    ema.update(model)
-                for k, v in losses.items():
-                    sums[k] = sums.get(k, 0.0) + float(v.detach())
-                sums["loss"] = sums.get("loss", 0.0) + float(loss.detach())
-                if main and cfg.progress:
-                    bar.set_postfix({k: f"{v / (i + 1):.4g}" for k, v in sums.items()}, refresh=False)
-            bar.close()
-            means = ddp.all_reduce_mean({k: v / iters for k, v in sums.items()}, ctx)
-            ddp.broadcast_buffers(model, ctx)
-            if ema is not None:
-                ddp.broadcast_buffers(ema.module, ctx)
-
-            metrics: dict[str, float] = {}
-            is_last = epoch + 1 == epochs
-            if val_fn is not None and main and ((epoch + 1) % cfg.val_interval == 0 or is_last):
-                eval_model = ema.module if ema is not None else model
-                with swapped_model(adapter, eval_model):
-                    metrics = {k: float(v) for k, v in val_fn(adapter).items()}
-                if cfg.metric not in metrics:
-                    raise KeyError(f"val_fn returned {sorted(metrics)}; cfg.metric={cfg.metric!r} is not among them")
-            improved = bool(metrics) and _is_better(metrics[cfg.metric], best, cfg.metric_mode)
-            if improved:
-                best, best_epoch = metrics[cfg.metric], epoch + 1
-            history.append(
-                {"epoch": epoch + 1, "lr": lr, **means, **metrics, "seconds": round(time.perf_counter() - t0, 3)}
-            )
+            means, lr = _train_epoch(objective, state, loader, iters, epoch, epochs, cfg, ctx)
+            metrics = _validate(adapter, val_fn, state, epoch, epochs, cfg) if main else {}
+            row = {"epoch": epoch + 1, "lr": lr, **means, **metrics, "seconds": round(time.perf_counter() - t0, 3)}
+            improved = state.end_epoch(row, metrics, cfg)
             if main:
-                state = {
-                    "model": model.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict(),
-                    "ema": ema.state_dict() if ema is not None else None,
-                    "scaler": scaler.state_dict() if use_amp else None,
-                    "epoch": epoch + 1,
-                    "epochs": epochs,
-                    "config": cfg.to_dict(),
-                    "best_metric": best,
-                    "best_epoch": best_epoch,
-                    "history": history,
-                    "rng": rng_state(generators),
-                    "spec": _safe_spec(model),
-                }
-                atomic_save(state, last_path)
+                checkpoint = state.checkpoint(epochs, cfg, generators)
+                atomic_save(checkpoint, last_path)
                 if improved:
-                    atomic_save(state, best_path)
-                logger.log(history)
+                    atomic_save(checkpoint, best_path)
+                logger.log(state.history)
             ddp.barrier(ctx)
     finally:
         logger.close()
         if distill is not None:
             distill.detach()
 
-    if ema is not None and cfg.ema_to_model:
-        model.load_state_dict(ema.module.state_dict())
+    if state.ema is not None and cfg.ema_to_model:
+        model.load_state_dict(state.ema.module.state_dict())
     return TrainResult(
         epochs=epochs,
         iters_per_epoch=iters,
-        history=history,
-        best_metric=best,
-        best_epoch=best_epoch,
+        history=state.history,
+        best_metric=state.best,
+        best_epoch=state.best_epoch,
         last_checkpoint=last_path if last_path.exists() else None,
         best_checkpoint=best_path if best_path.exists() else None,
     )
+
+
+def _shard(loader: Iterable, cfg: TrainConfig, ctx: ddp.DistContext) -> Iterable:
+    """Under DDP each rank must see its own part of the data; only a DataLoader can be split here."""
+    if not ctx.distributed:
+        return loader
+    if isinstance(loader, DataLoader):
+        return ddp.distributed_loader(loader, seed=cfg.seed)
+    if ctx.is_main:
+        log.warning("train_loader is not a DataLoader: it is not sharded, make each rank yield its own shard")
+    return loader
+
+
+def _load_last(
+    state: _TrainState, last_path: Path, cfg: TrainConfig, epochs: int, ctx: ddp.DistContext
+) -> dict[str, Any] | None:
+    """Restore ``state`` from ``last.pt`` if it exists; its RNG snapshot, which the caller restores last."""
+    if not last_path.exists():
+        if ctx.is_main:
+            log.warning("resume=True but %s does not exist: starting from scratch", last_path)
+        return None
+    ckpt = load_checkpoint(last_path, map_location=ctx.device)
+    state.load(ckpt)
+    _warn_config_drift(ckpt, cfg, epochs)
+    if ctx.is_main:
+        log.info("resuming %s from epoch %d", last_path.parent, state.completed)
+    return ckpt["rng"]
+
+
+def _build_objective(
+    adapter: DetectorAdapter, distill: DistillLoss | None, cfg: TrainConfig, ctx: ddp.DistContext
+) -> nn.Module:
+    """The module whose forward is the loss: DDP-wrapped under ``torchrun`` so gradients sync."""
+    if distill is not None:
+        distill.teacher.to(ctx.device)
+    objective = _Objective(adapter, distill)
+    if not ctx.distributed:
+        return objective
+    return DistributedDataParallel(
+        objective,
+        device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None,
+        find_unused_parameters=cfg.find_unused_parameters,
+    )
+
+
+def _train_epoch(
+    objective: nn.Module,
+    state: _TrainState,
+    loader: Iterable,
+    iters: int,
+    epoch: int,
+    epochs: int,
+    cfg: TrainConfig,
+    ctx: ddp.DistContext,
+) -> tuple[dict[str, float], float]:
+    """One pass over ``loader`` (``epoch`` counts from 0); the mean losses over all ranks and the last lr."""
+    state.model.train()
+    sampler = getattr(loader, "sampler", None)
+    if hasattr(sampler, "set_epoch"):
+        sampler.set_epoch(epoch)
+    show = ctx.is_main and cfg.progress
+    sums: dict[str, float] = {}
+    lr = state.optimizer.param_groups[0]["lr"]
+    bar = progress(loader, iters, f"epoch {epoch + 1}/{epochs}", enabled=show)
+    for i, batch in enumerate(bar):
+        images, targets = _to_device(batch, ctx.device)
+        with torch.autocast("cuda") if state.scaler.is_enabled() else nullcontext():
+            losses = objective(images, targets)
+            loss = total_loss(losses)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(
+                f"non-finite loss at epoch {epoch + 1} iteration {i}: "
+                + ", ".join(f"{k}={v.item():.4g}" for k, v in losses.items())
+            )
+        lr = state.step(loss, cfg.clip_grad_norm)
+        for k, v in losses.items():
+            sums[k] = sums.get(k, 0.0) + float(v.detach())
+        sums["loss"] = sums.get("loss", 0.0) + float(loss.detach())
+        if show:
+            bar.set_postfix({k: f"{v / (i + 1):.4g}" for k, v in sums.items()}, refresh=False)
+    bar.close()
+    means = ddp.all_reduce_mean({k: v / iters for k, v in sums.items()}, ctx)
+    ddp.broadcast_buffers(state.model, ctx)
+    if state.ema is not None:
+        ddp.broadcast_buffers(state.ema.module, ctx)
+    return means, lr
+
+
+def _validate(
+    adapter: DetectorAdapter, val_fn: ValFn | None, state: _TrainState, epoch: int, epochs: int, cfg: TrainConfig
+) -> dict[str, float]:
+    """``val_fn`` on the EMA weights (if any) every ``cfg.val_interval`` epochs and at the last; {} when not due."""
+    if val_fn is None or not ((epoch + 1) % cfg.val_interval == 0 or epoch + 1 == epochs):
+        return {}
+    with swapped_model(adapter, state.ema.module if state.ema is not None else state.model):
+        metrics = {k: float(v) for k, v in val_fn(adapter).items()}
+    if cfg.metric not in metrics:
+        raise KeyError(f"val_fn returned {sorted(metrics)}; cfg.metric={cfg.metric!r} is not among them")
+    return metrics
 
 
 def _safe_spec(model: nn.Module) -> dict[str, Any]:
