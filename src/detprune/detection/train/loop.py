@@ -8,7 +8,6 @@ Everything model-specific goes through the ``DetectorAdapter``: the loop only ne
 from __future__ import annotations
 
 import logging
-import math
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -20,18 +19,15 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
-from torch.optim.lr_scheduler import LambdaLR
 from torch.utils.data import DataLoader
 
 from detprune.detection.train import ddp
-from detprune.detection.train.checkpoint import atomic_save, check_safe, load_checkpoint
+from detprune.detection.train.checkpoint import atomic_save
 from detprune.detection.train.config import TrainConfig
 from detprune.detection.train.distill import DistillLoss
-from detprune.detection.train.ema import ModelEMA
 from detprune.detection.train.logger import EpochLogger, progress
-from detprune.detection.train.optim import build_optimizer
-from detprune.detection.train.schedule import build_scheduler
-from detprune.detection.train.seed import rng_state, seed_everything, set_rng_state
+from detprune.detection.train.seed import seed_everything, set_rng_state
+from detprune.detection.train.state import TrainState, load_last
 from detprune.detection.types import DetectorAdapter, Target, total_loss
 
 __all__ = ["TrainResult", "fit", "swapped_model"]
@@ -120,12 +116,6 @@ def _loader_generators(loader: Iterable) -> list[torch.Generator]:
     return found
 
 
-def _is_better(value: float, best: float | None, mode: str) -> bool:
-    if math.isnan(value):
-        return False
-    return best is None or (value > best if mode == "max" else value < best)
-
-
 def fit(
     adapter: DetectorAdapter,
     train_loader: Iterable,
@@ -169,87 +159,6 @@ def fit(
         ddp.cleanup(ctx)
 
 
-@dataclass
-class _TrainState:
-    """What training updates and ``last.pt`` holds (with the config and RNGs): a resume restores all of it."""
-
-    model: nn.Module
-    params: list[nn.Parameter]  # the trainable ones, for gradient clipping
-    optimizer: torch.optim.Optimizer
-    scheduler: LambdaLR
-    ema: ModelEMA | None
-    scaler: torch.amp.GradScaler  # enabled iff AMP is on (CUDA only)
-    completed: int = 0  # epochs finished
-    history: list[dict[str, float]] = field(default_factory=list)
-    best: float | None = None
-    best_epoch: int | None = None
-
-    @classmethod
-    def build(cls, model: nn.Module, epochs: int, iters: int, cfg: TrainConfig, device: torch.device) -> _TrainState:
-        optimizer = build_optimizer(model, cfg)
-        scheduler = build_scheduler(
-            optimizer, epochs * iters, round(cfg.warmup_epochs * iters), cfg.final_lr_ratio, cfg.warmup_start_factor
-        )
-        ema = ModelEMA(model, cfg.ema_decay, cfg.ema_tau) if cfg.ema else None  # before hooks are attached
-        scaler = torch.amp.GradScaler("cuda", enabled=cfg.amp and device.type == "cuda")
-        params = [p for p in model.parameters() if p.requires_grad]
-        return cls(model, params, optimizer, scheduler, ema, scaler)
-
-    def load(self, ckpt: dict[str, Any]) -> None:
-        """Everything but the RNGs: those are restored once nothing else will draw from them."""
-        self.model.load_state_dict(ckpt["model"])
-        self.optimizer.load_state_dict(ckpt["optimizer"])
-        self.scheduler.load_state_dict(ckpt["scheduler"])
-        if self.ema is not None and ckpt.get("ema"):
-            self.ema.load_state_dict(ckpt["ema"])
-        if ckpt.get("scaler"):
-            self.scaler.load_state_dict(ckpt["scaler"])
-        self.completed, self.best, self.best_epoch = int(ckpt["epoch"]), ckpt["best_metric"], ckpt["best_epoch"]
-        self.history = list(ckpt["history"])
-
-    def step(self, loss: Tensor, clip_grad_norm: float) -> float:
-        """Backward, (clip,) step, then advance the schedule and the EMA; the lr this step used."""
-        self.optimizer.zero_grad(set_to_none=True)
-        self.scaler.scale(loss).backward()
-        if clip_grad_norm:
-            self.scaler.unscale_(self.optimizer)
-            torch.nn.utils.clip_grad_norm_(self.params, clip_grad_norm)
-        self.scaler.step(self.optimizer)
-        self.scaler.update()
-        lr = self.optimizer.param_groups[0]["lr"]
-        self.scheduler.step()
-        if self.ema is not None:
-            self.ema.update(self.model)
-        return lr
-
-    def checkpoint(self, epochs: int, cfg: TrainConfig, generators: list[torch.Generator]) -> dict[str, Any]:
-        """State dicts only (never modules), so loading runs no pickled code."""
-        return {
-            "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(),
-            "ema": self.ema.state_dict() if self.ema is not None else None,
-            "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else None,
-            "epoch": self.completed,
-            "epochs": epochs,
-            "config": cfg.to_dict(),
-            "best_metric": self.best,
-            "best_epoch": self.best_epoch,
-            "history": self.history,
-            "rng": rng_state(generators),
-            "spec": _safe_spec(self.model),
-        }
-
-    def end_epoch(self, row: dict[str, float], metrics: dict[str, float], cfg: TrainConfig) -> bool:
-        """Record the finished epoch's ``row``; True if its ``metrics`` are a new best (``best.pt`` is due)."""
-        self.completed = int(row["epoch"])
-        improved = bool(metrics) and _is_better(metrics[cfg.metric], self.best, cfg.metric_mode)
-        if improved:
-            self.best, self.best_epoch = metrics[cfg.metric], self.completed
-        self.history.append(row)
-        return improved
-
-
 def _fit(
     adapter: DetectorAdapter,
     loader: Iterable,
@@ -272,10 +181,10 @@ def _fit(
     if iters == 0:
         raise ValueError("train_loader is empty")
 
-    state = _TrainState.build(model, epochs, iters, cfg, ctx.device)
+    state = TrainState.build(model, epochs, iters, cfg, ctx.device)
     generators = _loader_generators(loader)
     last_path, best_path = run_dir / "last.pt", run_dir / "best.pt"
-    rng = _load_last(state, last_path, cfg, epochs, ctx) if resume else None
+    rng = load_last(state, last_path, cfg, epochs, ctx) if resume else None
     objective = _build_objective(adapter, distill, cfg, ctx)
     if rng is not None:  # last, so nothing above consumes the restored random streams
         set_rng_state(rng, generators)
@@ -325,22 +234,6 @@ def _shard(loader: Iterable, cfg: TrainConfig, ctx: ddp.DistContext) -> Iterable
     return loader
 
 
-def _load_last(
-    state: _TrainState, last_path: Path, cfg: TrainConfig, epochs: int, ctx: ddp.DistContext
-) -> dict[str, Any] | None:
-    """Restore ``state`` from ``last.pt`` if it exists; its RNG snapshot, which the caller restores last."""
-    if not last_path.exists():
-        if ctx.is_main:
-            log.warning("resume=True but %s does not exist: starting from scratch", last_path)
-        return None
-    ckpt = load_checkpoint(last_path, map_location=ctx.device)
-    state.load(ckpt)
-    _warn_config_drift(ckpt, cfg, epochs)
-    if ctx.is_main:
-        log.info("resuming %s from epoch %d", last_path.parent, state.completed)
-    return ckpt["rng"]
-
-
 def _build_objective(
     adapter: DetectorAdapter, distill: DistillLoss | None, cfg: TrainConfig, ctx: ddp.DistContext
 ) -> nn.Module:
@@ -359,7 +252,7 @@ def _build_objective(
 
 def _train_epoch(
     objective: nn.Module,
-    state: _TrainState,
+    state: TrainState,
     loader: Iterable,
     iters: int,
     epoch: int,
@@ -401,7 +294,7 @@ def _train_epoch(
 
 
 def _validate(
-    adapter: DetectorAdapter, val_fn: ValFn | None, state: _TrainState, epoch: int, epochs: int, cfg: TrainConfig
+    adapter: DetectorAdapter, val_fn: ValFn | None, state: TrainState, epoch: int, epochs: int, cfg: TrainConfig
 ) -> dict[str, float]:
     """``val_fn`` on the EMA weights (if any) every ``cfg.val_interval`` epochs and at the last; {} when not due."""
     if val_fn is None or not ((epoch + 1) % cfg.val_interval == 0 or epoch + 1 == epochs):
@@ -411,24 +304,3 @@ def _validate(
     if cfg.metric not in metrics:
         raise KeyError(f"val_fn returned {sorted(metrics)}; cfg.metric={cfg.metric!r} is not among them")
     return metrics
-
-
-def _safe_spec(model: nn.Module) -> dict[str, Any]:
-    """``model.spec`` (rebuild recipe) if it is checkpoint-safe, else empty."""
-    spec = dict(getattr(model, "spec", None) or {})
-    try:
-        check_safe(spec, "model.spec")
-    except TypeError as e:
-        log.warning("not storing model.spec in the checkpoint: %s", e)
-        return {}
-    return spec
-
-
-def _warn_config_drift(ckpt: dict[str, Any], cfg: TrainConfig, epochs: int) -> None:
-    """A resume with different hyper-parameters is allowed but no longer reproduces the run."""
-    old = ckpt.get("config", {})
-    changed = sorted(k for k, v in cfg.to_dict().items() if k in old and old[k] != v and k != "progress")
-    if ckpt.get("epochs") not in (None, epochs):
-        changed.append(f"epochs ({ckpt['epochs']} -> {epochs})")
-    if changed:
-        log.warning("resuming with changed settings: %s", ", ".join(changed))
