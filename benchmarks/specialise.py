@@ -182,6 +182,15 @@ def baseline(args: argparse.Namespace, names: list[str], train_aug) -> torch.nn.
     return model.eval()
 
 
+def reference_path(cls: str, epochs: int, args: argparse.Namespace) -> Path:
+    """Where the reference for this class, seed and settings is cached (see :func:`fine_tuned_reference`)."""
+    key = (f"{args.dataset}-{args.model}-w{args.width}-{args.img_size}-{cls}-seed{args.seed}-e{epochs}-lr{args.lr:g}"
+           f"-b{args.batch}-n{args.train_images}-s{args.synthetic_count if args.dataset == 'synthetic' else 0}")
+    if args.baseline is not None:  # another baseline gives another reference (the default's keeps its old name)
+        key += f"-from-{args.baseline.stem}"
+    return cache_root("baselines", f"reference-{key}.safetensors")
+
+
 def fine_tuned_reference(spec_model, cls: str, train_aug_c, args: argparse.Namespace) -> torch.nn.Module:
     """The unpruned one-class model fine-tuned with this seed for as many epochs as the pruned ones.
 
@@ -190,9 +199,7 @@ def fine_tuned_reference(spec_model, cls: str, train_aug_c, args: argparse.Names
     costs minutes, so a sweep over MACs or criteria trains it once.
     """
     epochs = args.finetune_epochs + (args.steps - 1) * args.step_epochs
-    key = (f"{args.dataset}-{args.model}-w{args.width}-{args.img_size}-{cls}-seed{args.seed}-e{epochs}-lr{args.lr:g}"
-           f"-b{args.batch}-n{args.train_images}-s{args.synthetic_count if args.dataset == 'synthetic' else 0}")
-    path = cache_root("baselines", f"reference-{key}.safetensors")
+    path = reference_path(cls, epochs, args)
     if path.is_file() and not args.quick:
         print(f"reference {path}", flush=True)
         return detprune.load(path).eval()

@@ -46,3 +46,15 @@ def test_ahead_of_l1_is_not_judged_without_an_l1_run(bench) -> None:
     rows = [_row(0, "unpruned", 0.9, 100.0), _row(0, "attribution", 0.89, 14.5, 15)]
     (line,) = [line for line in bench.goal_check(rows) if line.startswith("- ")]
     assert "within 2.5 points: yes; ahead of l1: not judged (no l1 row at this target)" in line
+
+
+def test_a_reference_made_from_another_baseline_is_cached_apart(bench, monkeypatch) -> None:
+    def path(*argv: str, seed: int = 0):
+        monkeypatch.setattr("sys.argv", ["specialise.py", "--dataset", "synthetic", *argv])
+        args = bench.parse_args()
+        args.seed = seed  # main() sets it per seed
+        return bench.reference_path("mango", 5, args)
+
+    default, other = path(), path("--baseline", "/x/synthetic-yolov8n-320-e40.safetensors")
+    assert default != other and "e40" in other.name and "e40" not in default.name
+    assert path(seed=1) != default  # the seed is in the key too
