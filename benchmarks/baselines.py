@@ -125,6 +125,8 @@ def command_line(args: argparse.Namespace) -> str:
                          f"--{flag.replace('_', '-')} {value}")
     if args.quick:
         parts.append("--quick")
+    if args.out is not None:  # else the command would overwrite the default baseline
+        parts.append(f"--out {str(args.out).replace(str(Path.home()), '~')}")
     return " ".join(parts)
 
 
