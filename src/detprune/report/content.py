@@ -85,27 +85,12 @@ def _iterative_section(name: str, it: dict[str, Any], figures: set[str]) -> Sect
 
 
 def build_sections(m: dict[str, Any], figures: set[str], config_text: str | None) -> tuple[str, list[Section]]:
-    """``(title, sections)`` of the report of one run."""
+    """``(title, sections)`` of the report of one run; a section only where the run has its data."""
     rows = m.get("rows") or []
     title = m.get("title") or f"detprune {m.get('command', 'run')}: {m.get('name', '')}".strip()
     out = [Section("Run", [_meta(m)])]
-
     if rows:
-        headers, cells = comparison(rows)
-        blocks: list[Any] = [Table(headers, cells)]
-        ev = m.get("eval") or {}
-        if ev:
-            blocks.append(f"Accuracy on {ev.get('images', '?')} images of split `{ev.get('split', '?')}`; F1 at score "
-                          f">= {ev.get('score_thres', 0.25)}. MACs of one batch-1 forward at {m.get('img_size')} px; "
-                          "latency is the fastest batch-1 time on this machine, all models timed side by side in "
-                          "interleaved rounds. Percentages are relative to the first row.")
-        if m.get("target"):
-            t = m["target"]
-            how = (f"one local ratio ({t['ratio']:.3f}) found by bisection, shared by every criterion" if "ratio" in t
-                   else "each criterion searched its own removal with its own scores; `how` shows the fraction removed")
-            blocks.append(f"Target `{t['text']}`: {t['metric']} goal {fmt_count(t['goal'])} "
-                          f"(unpruned {fmt_count(t['base'])}); {how}.")
-        out.append(Section("Before / after", blocks))
+        out.append(_comparison_section(m, rows))
     if "map_vs_macs" in figures:
         out.append(Section("Accuracy vs compute", [Figure("map_vs_macs", "mAP50 against MACs, one point per model")]))
     groups = _groups_table(rows)
@@ -116,55 +101,84 @@ def build_sections(m: dict[str, Any], figures: set[str], config_text: str | None
         out.append(Section("Sample detections", [
             "Validation images: ground truth, then each model's detections with score >= "
             f"{(m.get('eval') or {}).get('score_thres', 0.25)}.", Figure("detections", "detections before and after pruning")]))
-    stair = Section("Latency staircase")
-    if m.get("staircase"):
-        s = m["staircase"]
-        stair.blocks.append(f"Measured latency against channel count ({len(s['series'])} series"
-                            + (f", runtime {s['runtime']}" if s.get("runtime") else "") + "); dotted lines mark chosen "
-                            "widths (or, for one series, multiples of its cluster size).")
-        clusters = [(x.get("label") or f"series {i}", x["cluster"]) for i, x in enumerate(s["series"]) if x.get("cluster")]
-        if clusters:
-            stair.blocks.append(Table(["layer", "cluster size"], [[lab, str(c)] for lab, c in clusters],
-                                      collapsed=f"Cluster sizes ({len(clusters)} layers)"))
-        if "staircase" in figures:
-            stair.blocks.append(Figure("staircase", "latency against output channels"))
-    else:
-        stair.blocks.append("No staircase data was given (cluster pruning data; add it with "
-                            "`detprune report RUN_DIR --staircase FILE`).")
-    out.append(stair)
+    out.append(_staircase_section(m.get("staircase"), figures))
     if m.get("sensitivity"):
-        s = m["sensitivity"]
-        blocks = [f"Each group pruned alone with `{s['criterion']}`, evaluated on {s.get('images', '?')} images; "
-                  f"unpruned {s['metric']} = {fmt_metric(s.get('base'))}. Most sensitive first."]
-        if "sensitivity" in figures:
-            blocks.append(Figure("sensitivity", "metric against the ratio removed from one group"))
-        headers = ["group", "layers", "channels"] + [f"{s['metric']} @ {r:g}" for r in s["ratios"]] + ["worst drop"]
-        lines = [[str(g["index"]), ", ".join(g["modules"][:2]), str(g["size"])] + [fmt_metric(v) for v in g["values"]]
-                 + [fmt_metric(g.get("drop"))] for g in s["groups"]]
-        blocks.append(Table(headers, lines))
-        if s.get("proposal"):
-            pr = s["proposal"]
-            where = f", written to `{pr['file']}` (prune with `--ratios {pr['file']}`)" if pr.get("file") else ""
-            blocks.append(f"Proposed per-layer ratios for `{pr['target']}`: predicted {pr['metric']} "
-                          f"{fmt_count(pr['predicted'])} against the goal {fmt_count(pr['goal'])} "
-                          f"({'met' if pr['met'] else 'not reachable with the tested ratios'}){where}; "
-                          f"{len(pr['ratios'])} groups cut, the least sensitive the most.")
-        out.append(Section("Sensitivity", blocks))
+        out.append(_sensitivity_section(m["sensitivity"], figures))
     for name, it in (m.get("iterative") or {}).items():
         out.append(_iterative_section(name, it, figures))
-    notes = []
-    for name, why in (m.get("skipped") or {}).items():
-        notes.append(f"Criterion `{name}` skipped: {why}.")
-    for rt, why in (m.get("latency_errors") or {}).items():
-        notes.append(f"Latency on {rt} not measured: {why}.")
-    for name, files in (m.get("exports") or {}).items():
-        notes.append(f"Exported `{name}`: " + ", ".join(f"{k} `{v}`" for k, v in files.items()) + ".")
-    for r in rows:
-        if r.get("checkpoint"):
-            notes.append(f"Checkpoint of `{r['name']}`: `{r['checkpoint']}` (load with `detprune.load`).")
+    notes = _notes(m, rows)
     if notes:
         out.append(Section("Notes and files", notes))
     if config_text:
         out.append(Section("Resolved configuration", [
             "Re-run with `detprune run config.yaml` from this folder's `config.yaml`.", ("pre", config_text)]))
     return title, out
+
+
+def _comparison_section(m: dict[str, Any], rows: list[dict[str, Any]]) -> Section:
+    """The before / after table, with how accuracy, MACs and latency were measured and the target."""
+    headers, cells = comparison(rows)
+    blocks: list[Any] = [Table(headers, cells)]
+    ev = m.get("eval") or {}
+    if ev:
+        blocks.append(f"Accuracy on {ev.get('images', '?')} images of split `{ev.get('split', '?')}`; F1 at score "
+                      f">= {ev.get('score_thres', 0.25)}. MACs of one batch-1 forward at {m.get('img_size')} px; "
+                      "latency is the fastest batch-1 time on this machine, all models timed side by side in "
+                      "interleaved rounds. Percentages are relative to the first row.")
+    if m.get("target"):
+        t = m["target"]
+        how = (f"one local ratio ({t['ratio']:.3f}) found by bisection, shared by every criterion" if "ratio" in t
+               else "each criterion searched its own removal with its own scores; `how` shows the fraction removed")
+        blocks.append(f"Target `{t['text']}`: {t['metric']} goal {fmt_count(t['goal'])} "
+                      f"(unpruned {fmt_count(t['base'])}); {how}.")
+    return Section("Before / after", blocks)
+
+
+def _staircase_section(s: dict[str, Any] | None, figures: set[str]) -> Section:
+    """Cluster pruning's latency staircases, or how to add them (the section is always there)."""
+    stair = Section("Latency staircase")
+    if not s:
+        stair.blocks.append("No staircase data was given (cluster pruning data; add it with "
+                            "`detprune report RUN_DIR --staircase FILE`).")
+        return stair
+    stair.blocks.append(f"Measured latency against channel count ({len(s['series'])} series"
+                        + (f", runtime {s['runtime']}" if s.get("runtime") else "") + "); dotted lines mark chosen "
+                        "widths (or, for one series, multiples of its cluster size).")
+    clusters = [(x.get("label") or f"series {i}", x["cluster"]) for i, x in enumerate(s["series"]) if x.get("cluster")]
+    if clusters:
+        stair.blocks.append(Table(["layer", "cluster size"], [[lab, str(c)] for lab, c in clusters],
+                                  collapsed=f"Cluster sizes ({len(clusters)} layers)"))
+    if "staircase" in figures:
+        stair.blocks.append(Figure("staircase", "latency against output channels"))
+    return stair
+
+
+def _sensitivity_section(s: dict[str, Any], figures: set[str]) -> Section:
+    """Each group pruned alone: the metric per ratio, most sensitive first, and the proposed ratios."""
+    blocks: list[Any] = [f"Each group pruned alone with `{s['criterion']}`, evaluated on {s.get('images', '?')} images; "
+                         f"unpruned {s['metric']} = {fmt_metric(s.get('base'))}. Most sensitive first."]
+    if "sensitivity" in figures:
+        blocks.append(Figure("sensitivity", "metric against the ratio removed from one group"))
+    headers = ["group", "layers", "channels"] + [f"{s['metric']} @ {r:g}" for r in s["ratios"]] + ["worst drop"]
+    lines = [[str(g["index"]), ", ".join(g["modules"][:2]), str(g["size"])] + [fmt_metric(v) for v in g["values"]]
+             + [fmt_metric(g.get("drop"))] for g in s["groups"]]
+    blocks.append(Table(headers, lines))
+    if s.get("proposal"):
+        pr = s["proposal"]
+        where = f", written to `{pr['file']}` (prune with `--ratios {pr['file']}`)" if pr.get("file") else ""
+        blocks.append(f"Proposed per-layer ratios for `{pr['target']}`: predicted {pr['metric']} "
+                      f"{fmt_count(pr['predicted'])} against the goal {fmt_count(pr['goal'])} "
+                      f"({'met' if pr['met'] else 'not reachable with the tested ratios'}){where}; "
+                      f"{len(pr['ratios'])} groups cut, the least sensitive the most.")
+    return Section("Sensitivity", blocks)
+
+
+def _notes(m: dict[str, Any], rows: list[dict[str, Any]]) -> list[str]:
+    """Skipped criteria, runtimes that could not be timed, exports and checkpoints."""
+    notes = [f"Criterion `{name}` skipped: {why}." for name, why in (m.get("skipped") or {}).items()]
+    notes += [f"Latency on {rt} not measured: {why}." for rt, why in (m.get("latency_errors") or {}).items()]
+    notes += [f"Exported `{name}`: " + ", ".join(f"{k} `{v}`" for k, v in files.items()) + "."
+              for name, files in (m.get("exports") or {}).items()]
+    notes += [f"Checkpoint of `{r['name']}`: `{r['checkpoint']}` (load with `detprune.load`)."
+              for r in rows if r.get("checkpoint")]
+    return notes
