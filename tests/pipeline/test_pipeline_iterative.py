@@ -146,5 +146,5 @@ def test_margin_reaches_cluster_pruning(monkeypatch: pytest.MonkeyPatch) -> None
 
     monkeypatch.setattr(cp, "cluster_prune", fake)
     spec = PruneSpec(criteria=["l1"], target="latency=0.7@onnxruntime", schedule="cluster", margin=0.05)
-    assert steps._call_prune(load_model("yolov8n"), "l1", spec, 64, None, None, {}) == "report"
+    assert steps.prune_in_place(load_model("yolov8n"), "l1", spec, 64, None, None, {}) == "report"
     assert seen["margin"] == 0.05 and seen["target"] == "latency=0.7@onnxruntime"

@@ -186,7 +186,7 @@ def prune(model: nn.Module, criterion: str, spec: PruneSpec, *, img_size: int,
             target = {"metric": "params", "goal": goal, "achieved": report.params_after, "base": before,
                       "met": report.params_after <= goal + 0.005 * before}
         else:
-            report = steps._call_prune(pruned, criterion, spec, img_size, spec.ratio, data, kwargs)
+            report = steps.prune_in_place(pruned, criterion, spec, img_size, spec.ratio, data, kwargs)
             target = steps.target_reached(report)
     except NotImplementedError as exc:
         raise UnsupportedError(f"criterion {criterion!r} cannot run on a saliency model: {exc}") from exc

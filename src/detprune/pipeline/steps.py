@@ -190,9 +190,10 @@ def _train_ultralytics(model: nn.Module, data: str, spec: TrainSpec, *, img_size
 SCHEDULES = ("local", "global", "layerwise", "cluster")
 
 
-def _call_prune(model: nn.Module, criterion: str, spec: PruneSpec, img_size: int, ratio: float | None, data: Any,
-                kwargs: dict[str, Any], between: Callable[[nn.Module, int], None] | None = None) -> Any:
-    """One pruning call: :func:`detprune.prune` (local/global schedule) or cluster pruning."""
+def prune_in_place(model: nn.Module, criterion: str, spec: PruneSpec, img_size: int, ratio: float | None, data: Any,
+                   kwargs: dict[str, Any], between: Callable[[nn.Module, int], None] | None = None) -> Any:
+    """Prune ``model`` in place by one call: :func:`detprune.prune` (local / global / layerwise schedule) or
+    cluster pruning; both tasks (detection and saliency) prune through it."""
     ex = example_input(model, img_size)
     if spec.schedule == "cluster":
         from detprune.schedule.cluster_prune import cluster_prune
@@ -245,7 +246,7 @@ def prune(model: nn.Module, criterion: str, spec: PruneSpec, *, img_size: int, r
     pruned = copy.deepcopy(model)
     data, kwargs = criterion_inputs(pruned, criterion, spec, calib)
     try:
-        report = _call_prune(pruned, criterion, spec, img_size, ratio, data, kwargs, between)
+        report = prune_in_place(pruned, criterion, spec, img_size, ratio, data, kwargs, between)
     except NotImplementedError as exc:
         raise UnsupportedError(f"criterion {criterion!r} cannot run on this model: {exc}") from exc
     return pruned.eval(), report, target_reached(report)
