@@ -29,6 +29,7 @@ from detprune.detection.train.logger import EpochLogger, progress
 from detprune.detection.train.seed import seed_everything, set_rng_state
 from detprune.detection.train.state import TrainState, load_last
 from detprune.detection.types import DetectorAdapter, Target, total_loss
+from detprune.inputs import to_device
 
 __all__ = ["TrainResult", "fit", "swapped_model"]
 
@@ -92,13 +93,8 @@ def _to_device(batch: Sequence[Any], device: torch.device) -> tuple[Any, list[Ta
     """``(images, targets, *ignored)`` -> images and targets on ``device``."""
     images, targets = batch[0], batch[1]
     nb = device.type == "cuda"
-    if isinstance(images, Tensor):
-        images = images.to(device, non_blocking=nb)
-    else:
-        images = [im.to(device, non_blocking=nb) for im in images]
-    targets = [
-        {k: v.to(device, non_blocking=nb) if isinstance(v, Tensor) else v for k, v in t.items()} for t in targets
-    ]
+    images = to_device(images if isinstance(images, Tensor) else list(images), device, nb)
+    targets = to_device(list(targets), device, nb)
     return images, targets
 
 
