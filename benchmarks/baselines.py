@@ -127,6 +127,8 @@ def command_line(args: argparse.Namespace) -> str:
         parts.append("--quick")
     if args.out is not None:  # else the command would overwrite the default baseline
         parts.append(f"--out {str(args.out).replace(str(Path.home()), '~')}")
+    if args.results_dir is not None:  # else the record would land in the shared baselines table
+        parts.append(f"--results-dir {args.results_dir}")
     return " ".join(parts)
 
 
