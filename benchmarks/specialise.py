@@ -277,9 +277,14 @@ def plot(rows: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
+def command_line(argv: list[str]) -> str:
+    """The command as run, shell-quoted, with the home folder as ``~`` (the shell expands ``~/.cache``)."""
+    return shlex.join(["uv", "run", "python", "benchmarks/specialise.py", *argv]).replace(str(Path.home()), "~")
+
+
 def markdown(rows: list[dict], args: argparse.Namespace, minutes: float) -> str:
     lines = ["# One-class specialisation: criteria at the same MACs", "",
-             f"Command: `uv run python benchmarks/specialise.py {shlex.join(sys.argv[1:])}`  ",
+             f"Command: `{command_line(sys.argv[1:])}`  ",
              f"{args.model} (width {args.width or 'default'}), {args.img_size} px, schedule {args.schedule}, "
              + (f"{args.steps} iterative steps with {args.step_epochs} fine-tune epochs after each but the last, "
                 if args.steps > 1 else "")
