@@ -81,10 +81,18 @@ def test_torchvision_backbone_exports_and_matches(tmp_path: Path) -> None:
         if isinstance(m, nn.Conv2d):
             nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu")
     with torch.no_grad():
-        assert all(f.std() > 0.1 for f in backbone(x).values())
+        feats = list(backbone(x).values())
+    assert all(f.std() > 0.1 for f in feats)
     path = export_onnx(backbone, x, tmp_path / "ssdlite_backbone.onnx")
     assert [o.name for o in onnx.load(str(path)).graph.output] == [f"output{i}" for i in range(6)]
-    check_onnx_parity(backbone, path, x)  # raises beyond rtol=1e-3, atol=1e-4 (outputs reach ~1e3)
+    # Outputs reach ~150, and float32 rounding grows with them: ONNX Runtime's kernels differ from torch's by
+    # ~3e-6 of that scale, which is 4.6e-4 on an AMD EPYC (over a fixed atol of 1e-4). A wrong export errs by O(scale).
+    scale = max(f.abs().max().item() for f in feats)
+    check_onnx_parity(backbone, path, x, atol=1e-5 * scale)
+    with pytest.raises(OnnxParityError):  # the same bound still catches a 1 % drift of one layer
+        with torch.no_grad():
+            backbone.features[0][0][0].weight.mul_(1.01)
+        check_onnx_parity(backbone, path, x, atol=1e-5 * scale)
 
 
 def test_openvino_ir_round_trip(tmp_path: Path) -> None:
