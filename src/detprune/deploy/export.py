@@ -93,10 +93,15 @@ def check_onnx_parity(
     example_input: ExampleInputs,
     rtol: float = 1e-3,
     atol: float = 1e-4,
+    scale_tol: float = 1e-5,
 ) -> float:
     """Max abs difference between ``model`` (eval mode) and ONNX Runtime on ``path``.
 
-    Raises ``OnnxParityError`` naming the first output outside ``|ort - torch| <= atol + rtol*|torch|``.
+    Each output passes when ``|ort - torch| <= atol + scale_tol*max|torch| + rtol*|torch|``: float32
+    rounding grows with the magnitudes summed into an element, not with the element itself, so an
+    output that reaches ~100 can differ by ~1e-4 where it is near zero (kernels sum in another order).
+    A wrong export errs by a fraction of the output's scale, far above ``scale_tol``.
+    Raises ``OnnxParityError`` naming the first output outside the bound.
     """
     import onnxruntime as ort
 
@@ -118,10 +123,15 @@ def check_onnx_parity(
     for name, g, r in zip(names, got, ref):
         if g.shape != r.shape:
             raise OnnxParityError(f"{path}: output {name!r} has shape {g.shape} in ONNX but {r.shape} in torch")
-        diff = float(np.max(np.abs(g.astype(np.float64) - r))) if r.size else 0.0
-        if not np.allclose(g, r, rtol=rtol, atol=atol):
+        if not r.size:
+            continue
+        diff = float(np.max(np.abs(g.astype(np.float64) - r)))
+        scale = float(np.max(np.abs(r)))
+        bound = atol + scale_tol * scale
+        if not np.allclose(g, r, rtol=rtol, atol=bound):
             raise OnnxParityError(
-                f"{path}: output {name!r} differs from torch by up to {diff:.3g} (rtol={rtol}, atol={atol})"
+                f"{path}: output {name!r} differs from torch by up to {diff:.3g} "
+                f"(bound {bound:.3g} + rtol={rtol} x |torch|: atol={atol} + scale_tol={scale_tol} x max|torch| {scale:.3g})"
             )
         worst = max(worst, diff)
     return worst
