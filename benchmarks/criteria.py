@@ -42,7 +42,6 @@ import hashlib
 import json
 import math
 import os
-import shlex
 import sys
 import tempfile
 import time
@@ -62,6 +61,7 @@ import detprune  # noqa: E402
 from detprune.cache import cache_root  # noqa: E402
 from detprune.criteria import CRITERIA as REGISTRY  # noqa: E402
 from detprune.criteria import Criterion, get_criterion  # noqa: E402
+from reproduce import command_line  # noqa: E402  (benchmarks/reproduce.py)
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"
@@ -138,10 +138,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.stem = args.stem or ("criteria_quick" if args.quick else "criteria")
     args.baseline = args.baseline.expanduser()
     return args
-
-
-def command_line(argv: list[str]) -> str:
-    return shlex.join(["uv", "run", "python", "benchmarks/criteria.py", *argv]).replace(str(Path.home()), "~")
 
 
 def log(msg: str, t0: float) -> None:
@@ -564,7 +560,7 @@ def main(argv: list[str] | None = None) -> None:
     config = {
         "baseline": str(args.baseline).replace(str(Path.home()), "~"), "baseline_sha256": sha256(args.baseline),
         **{k: getattr(args, k) for k in CONFIG_KEYS if hasattr(args, k)},
-        "threads": args.threads, "command": command_line(sys.argv[1:] if argv is None else argv),
+        "threads": args.threads, "command": command_line("criteria.py", sys.argv[1:] if argv is None else argv),
     }
     if args.cost or args.latency:  # the table's command stays the one that made the rows; these keep their own
         config.pop("command")

@@ -18,6 +18,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from reproduce import command_line  # benchmarks/reproduce.py
+
 MODELS = ["yolov3-tiny", "yolov8n", "ultralytics:yolov8n.yaml", "ultralytics:yolo11n.yaml",
           "torchvision:fasterrcnn_mobilenet_v3_large_fpn", "torchvision:fasterrcnn_resnet50_fpn",
           "torchvision:retinanet_resnet50_fpn", "torchvision:ssd300_vgg16",
@@ -110,7 +112,7 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     header = (f"Graph construction + removal of 50% of channels (random scores), 320x320 input, "
               f"{args.threads} torch thread(s), CPU seconds, median of {args.repeats}. Command: "
-              "`uv run --group bench python benchmarks/graph.py`\n\n")
+              f"`{command_line('graph.py', sys.argv[1:], uv_args=['--group', 'bench'])}`\n\n")
     args.out.write_text(header + "\n".join(rows) + "\n")
     print(f"wrote {args.out}")
 

@@ -35,7 +35,6 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import shlex
 import statistics
 import sys
 import time
@@ -53,6 +52,7 @@ from detprune.schedule.cluster_prune import cluster_prune
 from detprune.cache import cache_root
 from detprune.schedule.lut import LatencyLUT
 from detprune.deploy.side_by_side import compare
+from reproduce import command_line  # benchmarks/reproduce.py
 
 REPO = Path(__file__).resolve().parents[1]
 METHODS = ("ratio", "round8", "global", "cluster", "narrower")
@@ -210,7 +210,7 @@ def markdown(rows: list[dict], info: dict, args: argparse.Namespace, started: fl
     lines = [
         "# Latency at matched MACs: cluster pruning vs ratio pruning",
         "",
-        f"Command: `uv run python benchmarks/latency.py {shlex.join(sys.argv[1:])}`  ",
+        f"Command: `{command_line('latency.py', sys.argv[1:])}`  ",
         f"Input {args.size}x{args.size}, batch 1, {args.threads} thread(s), MACs target {args.macs:.0%}, "
         f"L1 criterion, random weights. Each speed-up is unpruned / variant measured side by side "
         f"({args.rounds} interleaved rounds x {args.calls} calls, minimum per variant), median over "

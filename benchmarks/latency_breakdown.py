@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
 import sys
 import time
 from pathlib import Path
@@ -39,6 +38,7 @@ from latency import METHODS, build, parser, variants  # noqa: E402  (the sibling
 from detprune.deploy import count_macs  # noqa: E402
 from detprune.deploy.profile import KINDS, by_kind, profile_module  # noqa: E402
 from detprune.cache import cache_root  # noqa: E402
+from reproduce import command_line  # noqa: E402  (benchmarks/reproduce.py)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -70,7 +70,7 @@ def row(name: str, rt: str, method: str, kinds: dict[str, float], base: dict[str
 
 def markdown(rows: list[dict], args: argparse.Namespace, minutes: float) -> str:
     lines = ["# Where the speed-up goes: per-node profiles at matched MACs", "",
-             f"Command: `uv run python benchmarks/latency_breakdown.py {shlex.join(sys.argv[1:])}`  ",
+             f"Command: `{command_line('latency_breakdown.py', sys.argv[1:])}`  ",
              f"Input {args.size}x{args.size}, batch 1, 1 thread, MACs target {args.macs:.0%}, median of {args.runs} "
              f"profiled runs per node. Wall time {minutes:.1f} min.", "",
              "| model | runtime | variant | MACs % | profiled ms | " + " | ".join(f"{k} ms" for k in KINDS)

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import shlex
 import statistics
 import sys
 import time
@@ -32,6 +31,7 @@ from detprune.deploy import count_macs, count_params
 from detprune.schedule.cluster_prune import cluster_prune
 from detprune.cache import cache_root
 from detprune.deploy.side_by_side import compare
+from reproduce import command_line  # benchmarks/reproduce.py
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -81,7 +81,7 @@ def markdown(rows: list[dict], args: argparse.Namespace, started: float) -> str:
     lines = [
         "# Cluster pruning to a measured latency target",
         "",
-        f"Command: `uv run python benchmarks/latency_target.py {shlex.join(sys.argv[1:])}`  ",
+        f"Command: `{command_line('latency_target.py', sys.argv[1:])}`  ",
         f"Target: latency <= {args.target:.0%} of the unpruned model on the runtime, L1 criterion, random weights, "
         f"{args.size}x{args.size}, batch 1, {args.threads} thread(s). *Achieved*: pruned / unpruned latency timed side "
         f"by side after pruning ({args.rounds} interleaved rounds x 3 calls, minimum per model), median over "

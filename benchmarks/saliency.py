@@ -30,7 +30,6 @@ import copy
 import datetime as dt
 import json
 import os
-import shlex
 import sys
 import time
 from pathlib import Path
@@ -54,6 +53,7 @@ from detprune.saliency import (  # noqa: E402
     train_saliency,
 )
 from detprune.saliency.prune import prune_to_param_fraction  # noqa: E402
+from reproduce import command_line  # noqa: E402  (benchmarks/reproduce.py)
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"
@@ -88,10 +88,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.count, args.img_size = min(args.count, 200), min(args.img_size, 48)
         args.epochs, args.finetune_epochs = min(args.epochs, 3), min(args.finetune_epochs, 1)
     return args
-
-
-def command_line(argv: list[str]) -> str:
-    return shlex.join(["uv", "run", "python", "benchmarks/saliency.py", *argv])
 
 
 def cache_dir() -> Path:
@@ -190,7 +186,7 @@ def report(args: argparse.Namespace, argv: list[str], base: dict, base_info: dic
     lines = [
         f"# Saliency pruning benchmark{' (quick)' if args.quick else ''}",
         "",
-        f"Command: `{command_line(argv)}`  ",
+        f"Command: `{command_line('saliency.py', argv)}`  ",
         f"Date: {dt.date.today().isoformat()}; torch {torch.__version__}, {args.threads} thread(s), load average "
         f"{load_avg:.1f} on a shared 2-core CPU; wall time {wall / 60:.1f} min.  ",
         f"Data: synthetic tiny salient objects (0.2-10 % of the image), {args.count} train / "

@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import shlex
 import statistics
 import sys
 import tempfile
@@ -54,6 +53,7 @@ from detprune.detection.train import TrainConfig, fit, seed_everything
 from detprune.pipeline.steps import distill_loss
 from detprune.schedule import iterative_prune
 from detprune.specialise import ClassSubset, specialise
+from reproduce import command_line  # benchmarks/reproduce.py
 
 REPO = Path(__file__).resolve().parents[1]
 BCCD = REPO.parent / "shared" / "data" / "bccd"
@@ -277,14 +277,9 @@ def plot(rows: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
-def command_line(argv: list[str]) -> str:
-    """The command as run, shell-quoted, with the home folder as ``~`` (the shell expands ``~/.cache``)."""
-    return shlex.join(["uv", "run", "python", "benchmarks/specialise.py", *argv]).replace(str(Path.home()), "~")
-
-
 def markdown(rows: list[dict], args: argparse.Namespace, minutes: float) -> str:
     lines = ["# One-class specialisation: criteria at the same MACs", "",
-             f"Command: `{command_line(sys.argv[1:])}`  ",
+             f"Command: `{command_line('specialise.py', sys.argv[1:])}`  ",
              f"{args.model} (width {args.width or 'default'}), {args.img_size} px, schedule {args.schedule}, "
              + (f"{args.steps} iterative steps with {args.step_epochs} fine-tune epochs after each but the last, "
                 if args.steps > 1 else "")

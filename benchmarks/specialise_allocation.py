@@ -25,6 +25,7 @@ import detprune
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import specialise as spec  # noqa: E402  (the benchmark's data, baseline and criterion options)
+from reproduce import command_line  # noqa: E402  (benchmarks/reproduce.py)
 from detprune.specialise import ClassSubset, specialise  # noqa: E402
 
 
@@ -59,7 +60,7 @@ def main() -> None:
     base = spec.baseline(args, names, train_aug)
     x = torch.rand(1, 3, args.img_size, args.img_size)
     lines = ["# Kept width per head branch: global vs local schedule", "",
-             f"Command: `uv run python benchmarks/specialise_allocation.py --classes {' '.join(mine.classes)}`  ",
+             f"Command: `{command_line('specialise_allocation.py', ['--classes', *mine.classes])}`  ",
              f"BCCD yolov8n baseline specialised to one class, pruned to {mine.macs:.0%} of its MACs; mean kept fraction "
              "of the output channels of the convs in each part (1 = untouched), the smallest over all convs, and the convs "
              "left with <= 5 % of their channels.", "",

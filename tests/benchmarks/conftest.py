@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Callable
@@ -10,6 +11,8 @@ from typing import Callable
 import pytest
 
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+if str(BENCHMARKS) not in sys.path:  # as when run as scripts: they import siblings (reproduce.py)
+    sys.path.insert(0, str(BENCHMARKS))
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,26 @@
+"""The ``Command:`` line each benchmark writes into its results, so a table says how to remake it.
+
+Scripts import this as a sibling module (``python benchmarks/x.py`` puts ``benchmarks/`` on the path).
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Sequence
+from pathlib import Path
+
+
+def command_line(script: str, argv: Sequence[str], *, uv_args: Sequence[str] = ()) -> str:
+    """``uv run python benchmarks/<script> <argv>``, shell-quoted, the home folder written as ``~``.
+
+    ``~`` is left outside the quotes so a shell still expands it: the line works for any user.
+    """
+    home = str(Path.home()) + "/"
+    words = ["uv", "run", *uv_args, "python", f"benchmarks/{script}"]
+    quoted = [shlex.quote(w) for w in words]
+    for arg in argv:
+        if arg.startswith(home) and len(arg) > len(home):
+            quoted.append("~/" + shlex.quote(arg[len(home):]))
+        else:
+            quoted.append(shlex.quote(arg))
+    return " ".join(quoted)
