@@ -111,6 +111,28 @@ def test_parity_bound_scales_with_the_output(tmp_path: Path) -> None:
         check_onnx_parity(net, path, x)
 
 
+class WithInfinity(nn.Module):
+    """A dense output with a column of -inf (log of 0), as a score head can give."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(4, 3)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return torch.cat([self.lin(x), torch.log(x[:, :1] * 0)], dim=1)
+
+
+def test_an_infinite_element_does_not_widen_the_bound(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    net, x = WithInfinity(), torch.rand(2, 4)
+    path = export_onnx(net, x, tmp_path / "inf.onnx")
+    assert check_onnx_parity(net, path, x) < 1e-4  # the -inf column matches itself
+    with torch.no_grad():
+        net.lin.weight.mul_(1.01)
+    with pytest.raises(OnnxParityError):  # the finite elements are still held to the bound
+        check_onnx_parity(net, path, x)
+
+
 def test_openvino_ir_round_trip(tmp_path: Path) -> None:
     import onnxruntime as ort
     import openvino as ov
