@@ -41,6 +41,8 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader, Subset
 
+from reproduce import tilde  # benchmarks/reproduce.py
+
 # Measured on the shared 2-core machine (load average ~6): with OpenMP's default spin-waiting, 2 torch
 # threads ran a yolov8n batch-8 forward+backward ~5x slower than 1 thread (~15 s vs ~3 s); passive
 # waiting makes 2 threads as fast as 1. Must be set before torch initialises OpenMP.
@@ -126,7 +128,7 @@ def command_line(args: argparse.Namespace) -> str:
     if args.quick:
         parts.append("--quick")
     if args.out is not None:  # else the command would overwrite the default baseline
-        parts.append(f"--out {str(args.out).replace(str(Path.home()), '~')}")
+        parts.append(f"--out {tilde(args.out)}")
     if args.results_dir is not None:  # else the record would land in the shared baselines table
         parts.append(f"--results-dir {args.results_dir}")
     return " ".join(parts)
@@ -268,7 +270,7 @@ def main(argv: list[str] | None = None) -> None:
         "params_m": round(count_params(model) / 1e6, 3), "macs_g": round(count_macs(model, x) / 1e9, 3),
         "latency_ms": round(lat.median_ms, 1), "latency_threads": lat.threads, "load": round(load, 1),
         "s_per_epoch": round(statistics.median(plain), 1), "train_min": round(train_min, 1),
-        "checkpoint": str(out).replace(str(Path.home()), "~"), "command": cmd, "note": args.note,
+        "checkpoint": tilde(out), "command": cmd, "note": args.note,
         "date": dt.datetime.now().strftime("%Y-%m-%d %H:%M"),
     }
     curve = [{"run": name, "epoch": h["epoch"], "loss": round(h.get("loss", float("nan")), 4),

@@ -61,7 +61,7 @@ import detprune  # noqa: E402
 from detprune.cache import cache_root  # noqa: E402
 from detprune.criteria import CRITERIA as REGISTRY  # noqa: E402
 from detprune.criteria import Criterion, get_criterion  # noqa: E402
-from reproduce import command_line  # noqa: E402  (benchmarks/reproduce.py)
+from reproduce import command_line, tilde  # noqa: E402  (benchmarks/reproduce.py)
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"
@@ -558,7 +558,7 @@ def main(argv: list[str] | None = None) -> None:
                  f"--dataset bccd --model yolov8n --img-size 416\nor pass --baseline PATH")
     base = detprune.load(args.baseline).eval()
     config = {
-        "baseline": str(args.baseline).replace(str(Path.home()), "~"), "baseline_sha256": sha256(args.baseline),
+        "baseline": tilde(args.baseline), "baseline_sha256": sha256(args.baseline),
         **{k: getattr(args, k) for k in CONFIG_KEYS if hasattr(args, k)},
         "threads": args.threads, "command": command_line("criteria.py", sys.argv[1:] if argv is None else argv),
     }

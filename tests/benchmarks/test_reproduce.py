@@ -24,3 +24,11 @@ def test_a_home_path_with_spaces_keeps_the_tilde_outside_the_quotes() -> None:
 
 def test_uv_args_go_before_python() -> None:
     assert command_line("graph.py", [], uv_args=["--group", "bench"]) == "uv run --group bench python benchmarks/graph.py"
+
+
+def test_tilde_shortens_only_paths_under_home() -> None:
+    from reproduce import tilde
+
+    assert tilde(Path.home() / ".cache/x.safetensors") == "~/.cache/x.safetensors"
+    assert tilde("/elsewhere/x") == "/elsewhere/x"
+    assert tilde(str(Path.home()) + "other/x") == str(Path.home()) + "other/x"  # a sibling folder is not home
