@@ -61,7 +61,9 @@ CRITERIA = ("attribution", "coupling", "l1", "random")
 # named attribution settings, usable in --criteria beside the plain criteria
 VARIANTS = {"attribution_labels": ("attribution", {"use_labels": True, "reduction": "mean_abs"}),
             "attribution_detected": ("attribution", {"use_labels": True, "detected_only": True,
-                                                     "reduction": "mean_abs"})}
+                                                     "reduction": "mean_abs"}),
+            "attribution_labels_l1": ("attribution", {"use_labels": True, "reduction": "mean_abs",
+                                                      "weight_exponent": 1.0})}
 
 
 def parse_args() -> argparse.Namespace:

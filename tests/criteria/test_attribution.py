@@ -110,6 +110,23 @@ def test_ground_truth_boxes_as_spatial_mask() -> None:
         crit.prepare(model, groups, data=[images])
 
 
+def test_weight_exponent_scales_scores_by_relative_filter_norm() -> None:
+    model, _, groups, data = _setup()
+    with torch.no_grad():
+        model.towers[0].weight[1].mul_(3.0)  # a class-0 channel with three times the weights
+    plain = get_criterion("attribution", classes=[0], reduction="mean_abs", progress=False)
+    weighted = get_criterion("attribution", classes=[0], reduction="mean_abs", weight_exponent=1.0, progress=False)
+    for crit in (plain, weighted):
+        crit.prepare(model, groups, data=data)
+    member = next(m for g in groups for m in g.members if m.label == "towers.0.weight[0]")
+    norms = model.towers[0].weight.detach().abs().flatten(1).sum(1).numpy()
+    expected = plain.member_scores(member) * norms / norms.mean()
+    assert np.allclose(weighted.member_scores(member), expected)
+    assert np.all(weighted.member_scores(member)[2:] == 0)  # class-1 channels stay at zero
+    with pytest.raises(ValueError, match="weight_exponent"):
+        get_criterion("attribution", weight_exponent=-1.0)
+
+
 def test_detected_only_keeps_the_labelled_cells_that_fire() -> None:
     # one 4x4 level, class 0; the box covers the top-left 2x2 cells (centres at 1 and 3 px, stride 2)
     logits = torch.full((1, 1, 1, 4, 4), -10.0)

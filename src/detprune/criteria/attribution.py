@@ -17,6 +17,11 @@ For every producer output A (gradient x activation attribution):
     score_k = sum over images of  max over (h, w) of (A * dT/dA)[k]      (reduction="max", paper)
     score_k = sum over images of  mean over (h, w) of |A * dT/dA|[k]     (reduction="mean_abs")
 
+``weight_exponent=a > 0`` multiplies each filter's score by (its L1 norm / the layer's mean L1 norm)^a,
+as WRG joins its factors: attribution says which channels the target classes use now, the weights
+how much a channel carries into fine-tuning (after long fine-tuning l1 beats plain attribution on our
+specialisation benchmark); channels with zero attribution stay at zero, so the class slicing holds.
+
 The model runs in eval mode (BN running statistics) with grad enabled so the raw head outputs
 carry gradients. ``space``: "logit" when scores_fn returns logits (the defaults; thresholded
 through a sigmoid and T sums logits) or "prob" when it returns probabilities.
@@ -28,6 +33,7 @@ from __future__ import annotations
 import warnings
 from typing import Any, Sequence
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -35,7 +41,8 @@ from detprune.criteria.activation import ActivationCriterion
 from detprune.criteria.base import register_criterion
 from detprune.criteria.collect import LossFn, split_batch
 from detprune.criteria.score_maps import ScoresFn, default_scores_fn
-from detprune.graph.groups import Group
+from detprune.criteria.magnitude import slot_norms
+from detprune.graph.groups import Group, Member
 
 
 def box_mask(level: Tensor, targets: Sequence[dict], input_hw: tuple[int, int], classes: Tensor) -> Tensor:
@@ -62,8 +69,10 @@ class Attribution(ActivationCriterion):
 
     def __init__(self, classes: Sequence[int] | None = None, tau: float = 0.02, use_labels: bool = False,
                  reduction: str = "max", scores_fn: ScoresFn | None = None, space: str = "logit",
-                 detected_only: bool = False, **kwargs: Any) -> None:
+                 detected_only: bool = False, weight_exponent: float = 0.0, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        if weight_exponent < 0:
+            raise ValueError(f"weight_exponent must be >= 0, got {weight_exponent}")
         if reduction not in ("max", "mean_abs"):
             raise ValueError(f"reduction must be 'max' or 'mean_abs', got {reduction!r}")
         if space not in ("logit", "prob"):
@@ -72,6 +81,7 @@ class Attribution(ActivationCriterion):
             raise ValueError("detected_only=True restricts the label mask: it needs use_labels=True")
         self.classes, self.tau, self.use_labels, self.detected_only = classes, tau, use_labels, detected_only
         self.reduction, self.scores_fn, self.space = reduction, scores_fn, space
+        self.weight_exponent = weight_exponent
         self.masked = 0  # elements that passed the spatial mask in the last prepare()
 
     def prepare(self, model: nn.Module, groups: list[Group], data: Any = None, **kwargs: Any) -> None:
@@ -89,6 +99,13 @@ class Attribution(ActivationCriterion):
         prod = (maps * grads).flatten(2)
         per_image = prod.amax(-1) if self.reduction == "max" else prod.abs().mean(-1)
         return per_image.sum(0)
+
+    def finalize(self, member: Member, stat: np.ndarray) -> np.ndarray:
+        if self.weight_exponent == 0:
+            return stat
+        norms = slot_norms(member, 1)
+        mean = norms.mean()
+        return stat * (norms / mean if mean > 0 else norms) ** self.weight_exponent
 
     def target(self, raw: Any, scores_fn: ScoresFn, targets: Any, input_hw: tuple[int, int]) -> Tensor:
         """T for a batch: the masked sum of class scores over every level."""
