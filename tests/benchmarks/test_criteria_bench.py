@@ -18,6 +18,11 @@ def bench(load_script):
     return load_script("criteria")
 
 
+@pytest.fixture(scope="module")
+def results(load_script):
+    return load_script("criteria_results")
+
+
 @pytest.fixture(autouse=True)
 def one_thread():
     before = torch.get_num_threads()
@@ -62,15 +67,15 @@ def test_attribution_with_labels_leaves_no_group_unranked(bench, tiny):
     assert timing["all_zero_groups"] == 0
 
 
-def test_resume_refuses_other_settings(bench, tmp_path):
-    config = {k: 1 for k in bench.CONFIG_KEYS}
+def test_resume_refuses_other_settings(results, tmp_path):
+    config = {k: 1 for k in results.CONFIG_KEYS}
     path = tmp_path / "r.json"
     path.write_text(json.dumps({"config": config, "rows": [{"criterion": "l1", "ratio": 0.5}], "errors": []}))
-    data = bench.load_results(path, dict(config), fresh=False)
-    assert bench.done(data, "l1", 0.5) and not bench.done(data, "l1", 0.7)
+    data = results.load_results(path, dict(config), fresh=False)
+    assert results.done(data, "l1", 0.5) and not results.done(data, "l1", 0.7)
     with pytest.raises(SystemExit, match="ft_epochs"):
-        bench.load_results(path, {**config, "ft_epochs": 2}, fresh=False)
-    assert bench.load_results(path, {**config, "ft_epochs": 2}, fresh=True)["rows"] == []
+        results.load_results(path, {**config, "ft_epochs": 2}, fresh=False)
+    assert results.load_results(path, {**config, "ft_epochs": 2}, fresh=True)["rows"] == []
 
 
 def row(crit: str, ratio: float, before: float, after: float) -> dict:
@@ -78,16 +83,16 @@ def row(crit: str, ratio: float, before: float, after: float) -> dict:
             "params": 1e6, "macs": 1e9, "latency_ms": 10.0, "crit_s": 1.0, "crit_cpu_s": 1.0}
 
 
-def test_goal_check_and_markdown(bench, tmp_path):
+def test_goal_check_and_markdown(results, tmp_path):
     rows = [row("attribution", 0.5, 0.40, 0.60), row("coupling", 0.5, 0.22, 0.55), row("l1", 0.5, 0.30, 0.58),
             row("random", 0.5, 0.20, 0.50)]
-    text = "\n".join(bench.goal_check(rows, margin=0.05))
+    text = "\n".join(results.goal_check(rows, margin=0.05))
     assert "attribution @ 50%: mAP50 after FT 0.600 vs best baseline l1 0.580 (+2.0 pts) **met**" in text
     assert "coupling @ 50%: mAP50 after FT 0.550 vs best baseline l1 0.580 (-3.0 pts) **not met**" in text
     assert "vs random 0.200 (+20.0 pts; clear margin = 5 pts) **met**" in text
     assert "vs random 0.200 (+2.0 pts; clear margin = 5 pts) **not met**" in text
     args = argparse.Namespace(quick=True, margin=0.05, stem="t")
-    md = bench.markdown({"config": {}, "rows": rows, "errors": [], "cost": None}, args)
+    md = results.markdown({"config": {}, "rows": rows, "errors": [], "cost": None}, args)
     assert md.count("| 50% |") == 4 and "## Goal check" in md
-    bench.plot(rows, tmp_path / "t.png")
+    results.plot(rows, tmp_path / "t.png")
     assert (tmp_path / "t.png").stat().st_size > 0
