@@ -51,7 +51,7 @@ from detprune.detection.evaluate import evaluate
 from detprune.detection.models import BuiltinAdapter, build_model
 from detprune.detection.train import TrainConfig, fit, seed_everything
 from detprune.pipeline.steps import distill_loss
-from detprune.schedule import iterative_prune
+from detprune.schedule import iterative_prune, sequential_prune
 from detprune.specialise import ClassSubset, specialise
 from reproduce import command_line  # benchmarks/reproduce.py
 
@@ -87,6 +87,11 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--attribution", default="{}", help='attribution options as JSON, e.g. \'{"use_labels": true}\'')
     ap.add_argument("--finetune-epochs", type=int, default=10)
     ap.add_argument("--steps", type=int, default=1, help="prune in N steps with fine-tuning between (iterative)")
+    ap.add_argument("--sequential", action="store_true",
+                    help="cut the groups one after another in forward order, re-scoring on the model pruned so far "
+                         "(the attribution paper's layer-by-layer pruning; local schedule, one fine-tune at the end)")
+    ap.add_argument("--sequential-stages", type=int, default=None,
+                    help="with --sequential: runs of consecutive groups scored together (default: one per group)")
     ap.add_argument("--step-epochs", type=int, default=1, help="fine-tune epochs after each step but the last")
     ap.add_argument("--distill", default="none", choices=("none", "mse", "bce"),
                     help="fine-tune pruned models with distillation from the fine-tuned unpruned reference "
@@ -104,6 +109,8 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
     ap.add_argument("--quick", action="store_true", help="tiny everything: shows the pipeline runs, not results")
     args = ap.parse_args()
+    if args.sequential and (args.schedule != "local" or args.steps > 1):
+        ap.error("--sequential cuts every group by the same ratio in one pass: it needs --schedule local and --steps 1")
     if args.quick:
         args.width = args.width or 0.125
         args.img_size, args.macs, args.calib_batches, args.finetune_epochs = 160, [0.5], 2, 1
@@ -228,6 +235,12 @@ def prune_and_tune(model, crit: str, target: float, x, calib: DataLoader, train_
     after fine-tuning, and whether the target was met."""
     crit, kw = criterion_kwargs(crit, calib, args)
     seed_everything(args.seed)
+    if args.sequential:
+        macs0 = count_macs(model, x)
+        sequential_prune(model, x, crit, target=f"macs={target * macs0:.0f}", stages=args.sequential_stages, **kw)
+        pruned = score(model, test_c, args)
+        finetune(model, train_aug_c, args.finetune_epochs, args, teacher=teacher)
+        return pruned, score(model, test_c, args), count_macs(model, x) <= target * macs0 * 1.005
     if args.steps <= 1:
         goal = target * count_macs(model, x)
         report = detprune.prune(model, x, crit, target=f"macs={goal:.0f}", schedule=args.schedule, measure=False, **kw)
@@ -285,6 +298,8 @@ def markdown(rows: list[dict], args: argparse.Namespace, minutes: float) -> str:
              f"{args.model} (width {args.width or 'default'}), {args.img_size} px, schedule {args.schedule}, "
              + (f"{args.steps} iterative steps with {args.step_epochs} fine-tune epochs after each but the last, "
                 if args.steps > 1 else "")
+             + (f"layer by layer ({args.sequential_stages or 'one stage per group'}; each stage re-scored on the "
+                "model pruned so far), " if args.sequential else "")
              + f"{args.finetune_epochs} fine-tune epochs"
              + (f" distilling ({args.distill}, weight {args.distill_weight:g}) from the "
                 + ("fine-tuned unpruned model" if args.teacher == "reference" else "unpruned model before fine-tuning")

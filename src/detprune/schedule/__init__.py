@@ -1,5 +1,5 @@
 """How many channels each group loses: local ratios, global ranking, per-layer ratios, targets,
-cluster (latency-staircase) pruning, iterative pruning and sensitivity analysis.
+cluster (latency-staircase) pruning, iterative and layer-by-layer (sequential) pruning and sensitivity analysis.
 
 The allocation side is imported eagerly (``detprune.prune`` uses it); the measuring side
 (cluster pruning, latency tables, iterative pruning, sensitivity) loads on first use, since it
@@ -21,6 +21,7 @@ _LAZY = {
     "ClusterState": "cluster", "greedy_clusters": "cluster", "GroupLatency": "layer_latency",
     "LatencyLUT": "lut", "LatencyLUTWarning": "lut", "derive_cluster": "staircase", "StaircaseWarning": "staircase",
     "iterative_prune": "iterative", "IterativeResult": "iterative", "step_ratios": "iterative",
+    "sequential_prune": "sequential", "SequentialResult": "sequential",
     "sensitivity": "sensitivity", "SensitivityResult": "sensitivity", "pruned_copy": "preview",
 }
 

@@ -1,0 +1,61 @@
+"""Layer-by-layer pruning: same widths as one-shot local pruning, every stage scored on the pruned-so-far model."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+
+import detprune
+from detprune.criteria.magnitude import L1
+from detprune.deploy import count_macs
+from detprune.schedule.sequential import sequential_prune
+
+
+class WatchingL1(L1):
+    """l1 that records, at every prepare(), the stem's width the model has at that moment."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[int] = []
+
+    def prepare(self, model, groups, data=None, **kwargs) -> None:
+        self.seen.append(model.stem[0].out_channels)
+
+
+def _shapes(model: torch.nn.Module) -> dict[str, tuple[int, ...]]:
+    return {k: tuple(v.shape) for k, v in model.state_dict().items()}
+
+
+def test_widths_match_one_shot_local_and_stages_see_earlier_cuts(tiny) -> None:
+    model, x = tiny
+    one_shot = copy.deepcopy(model)
+    detprune.prune(one_shot, x, "l1", ratio=0.5, schedule="local", measure=False)
+    watch = WatchingL1()
+    result = sequential_prune(model, x, watch, ratio=0.5)
+    assert _shapes(model) == _shapes(one_shot)
+    assert result.stages == result.groups == len(watch.seen) > 2
+    assert watch.seen[0] == 32 and all(w == 16 for w in watch.seen[1:])  # the stem group is cut first
+    head, fc = model(x)
+    assert head.shape == (1, 6, 16, 16) and fc.shape == (1, 4)
+
+
+def test_fewer_stages_and_a_macs_target(tiny) -> None:
+    model, x = tiny
+    macs0 = count_macs(model, x)
+    watch = WatchingL1()
+    result = sequential_prune(model, x, watch, target="macs=0.5", stages=2)
+    assert result.stages == 2 and len(watch.seen) == 2
+    assert 0.4 < count_macs(model, x) / macs0 <= 0.5
+    assert 0 < result.ratio < 0.9
+
+
+@pytest.mark.parametrize("kwargs, match", [({"ratio": 0.5, "target": "macs=0.5"}, "exactly one"),
+                                           ({}, "exactly one"), ({"ratio": 1.0}, "ratio"),
+                                           ({"ratio": 0.5, "stages": 0}, "stages"),
+                                           ({"target": "latency=0.5"}, "macs or params")])
+def test_bad_arguments_are_named(tiny, kwargs, match) -> None:
+    model, x = tiny
+    with pytest.raises(ValueError, match=match):
+        sequential_prune(model, x, "l1", **kwargs)
