@@ -48,6 +48,8 @@ def _invoke(args: list[str], project: Path):
      "detected_only=True restricts the label mask: it needs use_labels=True"),
     (["prune", "-m", "yolov8n", "--schedule", "cluster"], "--target", "cluster pruning needs a target"),
     (["prune", "-m", "yolov8n", "--schedule", "magic", "--ratio", "0.2"], "--schedule", "must be one of"),
+    (["prune", "-m", "yolov8n", "--schedule", "sequential", "--target", "latency=0.5"], "--target",
+     "reaches a macs or params target"),
     (["prune", "-m", "yolov8n", "--ratio", "0.2", "--lut", "t.json"], "--lut", "read by the cluster schedule"),
     (["prune", "-m", "yolov8n", "--schedule", "cluster", "--target", "macs=0.5", "--lut", "no/t.json"], "--lut",
      "does not exist"),

@@ -1,4 +1,4 @@
-"""`prune --ratios FILE.yaml` (layerwise schedule); `--bn-sparsity` (Network Slimming) in train and finetune."""
+"""`prune --ratios FILE.yaml` (layerwise schedule), `--schedule sequential`; `--bn-sparsity` (Network Slimming) in train and finetune."""
 
 from __future__ import annotations
 
@@ -39,6 +39,16 @@ def test_prune_with_per_layer_ratios(tmp_path: Path) -> None:
     assert kept["stage3.1.cv1.conv"] == (32, 24)  # the default 0.25
     cfg = load_recipe(run_dir / "config.yaml")
     assert (cfg.prune.schedule, cfg.prune.ratios, cfg.prune.ratio) == ("layerwise", str(ratios), None)
+    model = detprune.load(run_dir / "weights" / "l1.safetensors")
+    assert model.eval()(torch.rand(1, 3, 64, 64)) is not None
+
+
+def test_prune_with_the_sequential_schedule_reaches_a_macs_target(tmp_path: Path) -> None:
+    run_dir, m = _ok(["prune", "-m", "yolov8n", "-c", "l1", "--schedule", "sequential", "--target", "macs=0.5"] + TINY,
+                     tmp_path, "seq")
+    base, l1 = m["rows"]
+    assert l1["schedule"] == "sequential" and 0.4 * base["macs"] < l1["macs"] <= 0.5 * base["macs"]
+    assert all(g["after"] < g["before"] for g in l1["groups"])  # the same ratio for every group
     model = detprune.load(run_dir / "weights" / "l1.safetensors")
     assert model.eval()(torch.rand(1, 3, 64, 64)) is not None
 

@@ -35,7 +35,8 @@ def test_widths_match_one_shot_local_and_stages_see_earlier_cuts(tiny) -> None:
     watch = WatchingL1()
     result = sequential_prune(model, x, watch, ratio=0.5)
     assert _shapes(model) == _shapes(one_shot)
-    assert result.stages == result.groups == len(watch.seen) > 2
+    assert len(watch.seen) == len(result.groups) > 2 and result.schedule == "sequential"
+    assert [(g.before, g.after) for g in result.groups] == [(32, 16), (64, 32), (32, 16)]  # stem, residual, c
     assert watch.seen[0] == 32 and all(w == 16 for w in watch.seen[1:])  # the stem group is cut first
     head, fc = model(x)
     assert head.shape == (1, 6, 16, 16) and fc.shape == (1, 4)
@@ -45,10 +46,11 @@ def test_fewer_stages_and_a_macs_target(tiny) -> None:
     model, x = tiny
     macs0 = count_macs(model, x)
     watch = WatchingL1()
-    result = sequential_prune(model, x, watch, target="macs=0.5", stages=2)
-    assert result.stages == 2 and len(watch.seen) == 2
+    report = sequential_prune(model, x, watch, target="macs=0.5", stages=2)
+    assert len(watch.seen) == 2
     assert 0.4 < count_macs(model, x) / macs0 <= 0.5
-    assert 0 < result.ratio < 0.9
+    assert 0 < report.ratio < 0.9 and report.target.met and report.target.achieved == count_macs(model, x)
+    assert "sequential" in report.summary() and "macs" in report.summary()
 
 
 @pytest.mark.parametrize("kwargs, match", [({"ratio": 0.5, "target": "macs=0.5"}, "exactly one"),

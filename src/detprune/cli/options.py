@@ -52,7 +52,8 @@ TargetOpt = Annotated[str | None, typer.Option("--target", help="cost target ins
                                                "params=2.5M, latency=0.7@onnxruntime, latency=0.5@torch:cuda "
                                                "(params=0.4: keep 40%)")]
 ScheduleOpt = Annotated[str, typer.Option("--schedule", help="local (same ratio per group) | global (one ranking) | "
-                                          "layerwise (set by --ratios) | cluster (latency staircases; needs --target)")]
+                                          "layerwise (set by --ratios) | cluster (latency staircases; needs --target) | "
+                                          "sequential (local ratio, groups cut in forward order, each re-scored)")]
 RatiosOpt = Annotated[Path | None, typer.Option("--ratios", metavar="FILE.yaml", help="per-layer ratios (module path "
                                                 "prefix or group index -> ratio; schedule layerwise)")]
 RoundOpt = Annotated[int | None, typer.Option("--round-to", help="keep channel counts multiples of this (schedule cluster: "

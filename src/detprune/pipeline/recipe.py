@@ -76,6 +76,7 @@ class PruneSpec:
     ratio: float | None = None  # fraction of every group's prunable channels removed
     target: str | None = None  # or a cost goal: macs=0.5 / params=2.5M / latency=0.7@onnxruntime
     schedule: str = "local"  # local | global | layerwise (needs ratios) | cluster (latency staircases; needs a target)
+    #                          | sequential (local ratio, groups cut one after another, each re-scored)
     ratios: str | None = None  # per-layer ratios YAML for the layerwise schedule (see detprune.schedule.layerwise)
     runtime: str | None = None  # runtime whose latency cluster pruning measures (default torch)
     lut: str | None = None  # cluster pruning: latency table to read/extend (e.g. from `detprune lut` on the device)

@@ -187,13 +187,13 @@ def _train_ultralytics(model: nn.Module, data: str, spec: TrainSpec, *, img_size
 
 # ----------------------------------------------------------------------------- prune
 
-SCHEDULES = ("local", "global", "layerwise", "cluster")
+SCHEDULES = ("local", "global", "layerwise", "cluster", "sequential")
 
 
 def prune_in_place(model: nn.Module, criterion: str, spec: PruneSpec, img_size: int, ratio: float | None, data: Any,
                    kwargs: dict[str, Any], between: Callable[[nn.Module, int], None] | None = None) -> Any:
-    """Prune ``model`` in place by one call: :func:`detprune.prune` (local / global / layerwise schedule) or
-    cluster pruning; both tasks (detection and saliency) prune through it."""
+    """Prune ``model`` in place by one call: :func:`detprune.prune` (local / global / layerwise schedule),
+    cluster or sequential (layer-by-layer) pruning; both tasks (detection and saliency) prune through it."""
     ex = example_input(model, img_size)
     if spec.schedule == "cluster":
         from detprune.schedule.cluster_prune import cluster_prune
@@ -202,6 +202,11 @@ def prune_in_place(model: nn.Module, criterion: str, spec: PruneSpec, img_size: 
                              data=data, lut=spec.lut, min_cluster=spec.round_to, max_ratio=spec.max_ratio,
                              min_channels=spec.min_channels, finetune=between, finetune_every=spec.finetune_every,
                              mode=spec.pricing, margin=spec.margin, **kwargs)
+    if spec.schedule == "sequential":
+        from detprune.schedule.sequential import sequential_prune
+
+        return sequential_prune(model, ex, criterion, ratio=ratio, target=None if ratio is not None else spec.target,
+                                data=data, ignore=list(spec.ignore), round_to=spec.round_to, **kwargs)
     how: dict[str, Any] = {}
     if ratio is not None:
         how["ratio"] = ratio

@@ -235,6 +235,9 @@ def _prune(r: Recipe) -> None:
     _check(p.schedule in SCHEDULES, "prune.schedule", f"must be one of {', '.join(SCHEDULES)}, got {p.schedule!r}")
     _check(p.schedule != "cluster" or p.target is not None, "prune.target",
            "cluster pruning needs a target (e.g. latency=0.7 or macs=0.5)")
+    if p.schedule == "sequential" and p.target is not None:
+        _check(Target.parse(p.target).metric != "latency", "prune.target",
+               "the sequential schedule reaches a macs or params target, not latency")
     if p.lut is not None:
         _check(p.schedule == "cluster", "prune.lut",
                f"a latency table is read by the cluster schedule, not {p.schedule!r}")

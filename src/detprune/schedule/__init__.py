@@ -21,7 +21,7 @@ _LAZY = {
     "ClusterState": "cluster", "greedy_clusters": "cluster", "GroupLatency": "layer_latency",
     "LatencyLUT": "lut", "LatencyLUTWarning": "lut", "derive_cluster": "staircase", "StaircaseWarning": "staircase",
     "iterative_prune": "iterative", "IterativeResult": "iterative", "step_ratios": "iterative",
-    "sequential_prune": "sequential", "SequentialResult": "sequential",
+    "sequential_prune": "sequential",
     "sensitivity": "sensitivity", "SensitivityResult": "sensitivity", "pruned_copy": "preview",
 }
 

@@ -16,25 +16,19 @@ ratio that reaches it (widths do not depend on the scores, so l1 is used for the
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 import numpy as np
 from torch import nn
 
 from detprune.criteria import get_criterion
 from detprune.graph import Group, refresh_submodules, remove_channels
+
+if TYPE_CHECKING:
+    from detprune.api import PruneReport
 from detprune.schedule.allocate import GRID, Allocation, reach_target
 from detprune.schedule.local import local_removal
-from detprune.schedule.target import Target
-
-
-@dataclass
-class SequentialResult:
-    ratio: float  # the local ratio every group lost
-    stages: int  # criterion passes made
-    groups: int  # prunable groups cut
-    removed: int  # channel classes removed in all
+from detprune.schedule.target import Target, TargetResult
 
 
 def member_key(group: Group) -> frozenset[str]:
@@ -42,39 +36,46 @@ def member_key(group: Group) -> frozenset[str]:
     return frozenset(m.label for m in group.members)
 
 
-def local_ratio_for(model: nn.Module, example_inputs: Any, target: Target | str, ignore: Iterable = (),
-                    max_ratio: float = 0.9) -> float:
-    """The local-schedule ratio whose pruned model meets a MACs or params ``target``."""
+def local_ratio_for(model: nn.Module, example_inputs: Any, target: Target, ignore: Iterable = (),
+                    max_ratio: float = 0.9) -> tuple[float, TargetResult]:
+    """The local-schedule ratio whose pruned model meets a MACs or params ``target``, and the search's result."""
     from detprune.api import groups as find_groups  # api imports the schedule package
 
-    goal = Target.parse(target) if isinstance(target, str) else target
-    if goal.metric not in ("macs", "params"):
-        raise ValueError(f"sequential pruning takes a macs or params target, got {goal.metric!r}")
+    if target.metric not in ("macs", "params"):
+        raise ValueError(f"sequential pruning takes a macs or params target, got {target.metric!r}")
     probe = copy.deepcopy(model)
     found = find_groups(probe, example_inputs, ignore)
     crit = get_criterion("l1")
     scores = {g.index: crit.group_scores(g) for g in found}
-    _, result = reach_target(probe, example_inputs, found, scores, goal, Allocation("local", max_ratio=max_ratio))
-    return max_ratio * result.knob / GRID
+    _, result = reach_target(probe, example_inputs, found, scores, target, Allocation("local", max_ratio=max_ratio))
+    return max_ratio * result.knob / GRID, result
 
 
 def sequential_prune(model: nn.Module, example_inputs: Any, criterion: str = "attribution", ratio: float | None = None,
                      *, target: Target | str | None = None, data: Any = None, stages: int | None = None,
-                     ignore: Iterable = (), round_to: int | None = None, **criterion_kwargs: Any) -> SequentialResult:
-    """Prune ``model`` in place, group after group in forward order, re-scoring before every stage."""
-    from detprune.api import check_ratio
+                     ignore: Iterable = (), round_to: int | None = None, **criterion_kwargs: Any) -> PruneReport:
+    """Prune ``model`` in place, group after group in forward order, re-scoring before every stage.
+
+    Returns the same report as :func:`detprune.prune` (schedule "sequential"; ``target`` holds the goal and
+    what the pruned model achieves)."""
+    from detprune.api import GroupChange, PruneReport, check_ratio, count_params
     from detprune.api import groups as find_groups
+    from detprune.deploy.flops import count_macs
 
     if (ratio is None) == (target is None):
         raise ValueError("give exactly one of ratio and target")
     if stages is not None and (isinstance(stages, bool) or not isinstance(stages, int) or stages < 1):
         raise ValueError(f"stages must be a positive int or None, got {stages!r}")
-    ignore = list(ignore)
-    ratio = check_ratio(ratio) if target is None else local_ratio_for(model, example_inputs, target, ignore)
-    order = [member_key(g) for g in sorted(find_groups(model, example_inputs, ignore), key=lambda g: g.index)
-             if g.prunable]
+    ignore, result = list(ignore), None
+    if target is None:
+        ratio = check_ratio(ratio)
+    else:
+        ratio, result = local_ratio_for(model, example_inputs, Target.parse(target), ignore)
+    params_before, macs_before = count_params(model), count_macs(model, copy.copy(example_inputs))
+    first = sorted((g for g in find_groups(model, example_inputs, ignore) if g.prunable), key=lambda g: g.index)
+    order = [member_key(g) for g in first]
     n_stages = len(order) if stages is None else min(stages, len(order))
-    removed = 0
+    cut: dict[frozenset[str], int] = {}
     for chunk in np.array_split(np.arange(len(order)), max(n_stages, 1)):
         if len(chunk) == 0:
             continue
@@ -82,12 +83,21 @@ def sequential_prune(model: nn.Module, example_inputs: Any, criterion: str = "at
         by_key = {member_key(g): g for g in found}
         missing = [i for i in chunk if order[i] not in by_key]
         if missing:
-            raise RuntimeError(f"group {sorted(order[missing[0]])[:3]} ... is not found after pruning earlier groups")
+            raise RuntimeError(f"group {first[missing[0]].index} ({', '.join(first[missing[0]].modules()[:2])}) "
+                               "is not found after pruning the groups before it")
         stage = [by_key[order[i]] for i in chunk]
         crit = get_criterion(criterion, **criterion_kwargs)  # a fresh instance: statistics of this model only
         crit.prepare(model, found, data=data, example_inputs=example_inputs)
         removal = local_removal(stage, {g.index: crit.group_scores(g) for g in stage}, ratio, round_to)
         remove_channels(stage, removal)
         refresh_submodules(model)
-        removed += sum(len(v) for v in removal.values())
-    return SequentialResult(ratio=ratio, stages=n_stages, groups=len(order), removed=removed)
+        cut.update({order[i]: len(removal.get(g.index, ())) for i, g in zip(chunk, stage)})
+    macs_after = count_macs(model, copy.copy(example_inputs))
+    if result is not None:
+        result.achieved = float(macs_after if result.target.metric == "macs" else count_params(model))
+    name = criterion if isinstance(criterion, str) else criterion.name
+    report = PruneReport(name, ratio, params_before, count_params(model), macs_before, macs_after,
+                         schedule="sequential", target=result,
+                         removed=sum(cut.values()) / max(1, sum(g.prunable for g in first)))
+    report.groups = [GroupChange(g.index, g.modules(), g.size, g.size - cut.get(k, 0)) for g, k in zip(first, order)]
+    return report
