@@ -16,12 +16,16 @@ ratio that reaches it (widths do not depend on the scores, so l1 is used for the
 from __future__ import annotations
 
 import copy
+import dataclasses
 from typing import TYPE_CHECKING, Any, Iterable
 
 import numpy as np
 from torch import nn
 
-from detprune.criteria import get_criterion
+from tqdm.auto import tqdm
+
+from detprune.criteria import CRITERIA, get_criterion
+from detprune.criteria.activation import ActivationCriterion
 from detprune.graph import Group, refresh_submodules, remove_channels
 
 if TYPE_CHECKING:
@@ -37,8 +41,12 @@ def member_key(group: Group) -> frozenset[str]:
 
 
 def local_ratio_for(model: nn.Module, example_inputs: Any, target: Target, ignore: Iterable = (),
-                    max_ratio: float = 0.9) -> tuple[float, TargetResult]:
-    """The local-schedule ratio whose pruned model meets a MACs or params ``target``, and the search's result."""
+                    max_ratio: float = 0.9, slack: float = 0.01) -> tuple[float, TargetResult]:
+    """The local-schedule ratio whose pruned model meets a MACs or params ``target``, and the search's result.
+
+    The search prunes by l1; another criterion's cut at the same ratio can cost a little more (a channel
+    class of a concat or split group spans more positions than another), so it aims ``slack`` under the goal.
+    """
     from detprune.api import groups as find_groups  # api imports the schedule package
 
     if target.metric not in ("macs", "params"):
@@ -47,7 +55,9 @@ def local_ratio_for(model: nn.Module, example_inputs: Any, target: Target, ignor
     found = find_groups(probe, example_inputs, ignore)
     crit = get_criterion("l1")
     scores = {g.index: crit.group_scores(g) for g in found}
-    _, result = reach_target(probe, example_inputs, found, scores, target, Allocation("local", max_ratio=max_ratio))
+    aim = dataclasses.replace(target, value=target.value * (1 - slack))
+    _, result = reach_target(probe, example_inputs, found, scores, aim, Allocation("local", max_ratio=max_ratio))
+    result.target, result.goal = target, target.goal(result.baseline)
     return max_ratio * result.knob / GRID, result
 
 
@@ -76,9 +86,13 @@ def sequential_prune(model: nn.Module, example_inputs: Any, criterion: str = "at
     order = [member_key(g) for g in first]
     n_stages = len(order) if stages is None else min(stages, len(order))
     cut: dict[frozenset[str], int] = {}
-    for chunk in np.array_split(np.arange(len(order)), max(n_stages, 1)):
-        if len(chunk) == 0:
-            continue
+    name = criterion if isinstance(criterion, str) else criterion.name
+    # one bar over the stages; the criterion's own per-pass bar (when it has one) would print a line per stage
+    progress = criterion_kwargs.pop("progress", True)
+    if isinstance(criterion, str) and issubclass(CRITERIA.get(criterion, object), ActivationCriterion):
+        criterion_kwargs["progress"] = False
+    chunks = [c for c in np.array_split(np.arange(len(order)), max(n_stages, 1)) if len(c)]
+    for chunk in tqdm(chunks, desc=f"sequential {name}", unit="stage", disable=not progress):
         found = find_groups(model, example_inputs, ignore)
         by_key = {member_key(g): g for g in found}
         missing = [i for i in chunk if order[i] not in by_key]
@@ -95,7 +109,6 @@ def sequential_prune(model: nn.Module, example_inputs: Any, criterion: str = "at
     macs_after = count_macs(model, copy.copy(example_inputs))
     if result is not None:
         result.achieved = float(macs_after if result.target.metric == "macs" else count_params(model))
-    name = criterion if isinstance(criterion, str) else criterion.name
     report = PruneReport(name, ratio, params_before, count_params(model), macs_before, macs_after,
                          schedule="sequential", target=result,
                          removed=sum(cut.values()) / max(1, sum(g.prunable for g in first)))
