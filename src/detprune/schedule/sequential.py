@@ -10,7 +10,8 @@ local schedule), so the final widths are the one-shot local ones; only *which* c
 of consecutive groups, each scored on the model pruned so far: ``None`` is one stage per group
 (the paper), fewer stages trade fidelity for time, since every stage costs one pass of the
 criterion over its calibration data. ``target="macs=..."``/``"params=..."`` first finds the local
-ratio that reaches it (widths do not depend on the scores, so l1 is used for the search).
+ratio that reaches it: the widths hardly depend on the scores, so the search prunes by l1, aiming a
+little under the goal (see :func:`local_ratio_for`).
 """
 
 from __future__ import annotations
@@ -21,18 +22,17 @@ from typing import TYPE_CHECKING, Any, Iterable
 
 import numpy as np
 from torch import nn
-
 from tqdm.auto import tqdm
 
 from detprune.criteria import CRITERIA, get_criterion
 from detprune.criteria.activation import ActivationCriterion
 from detprune.graph import Group, refresh_submodules, remove_channels
-
-if TYPE_CHECKING:
-    from detprune.api import PruneReport
 from detprune.schedule.allocate import GRID, Allocation, reach_target
 from detprune.schedule.local import local_removal
 from detprune.schedule.target import Target, TargetResult
+
+if TYPE_CHECKING:
+    from detprune.api import PruneReport
 
 
 def member_key(group: Group) -> frozenset[str]:
