@@ -236,11 +236,11 @@ def prune_and_tune(model, crit: str, target: float, x, calib: DataLoader, train_
     crit, kw = criterion_kwargs(crit, calib, args)
     seed_everything(args.seed)
     if args.sequential:
-        macs0 = count_macs(model, x)
-        sequential_prune(model, x, crit, target=f"macs={target * macs0:.0f}", stages=args.sequential_stages, **kw)
+        goal = target * count_macs(model, x)
+        report = sequential_prune(model, x, crit, target=f"macs={goal:.0f}", stages=args.sequential_stages, **kw)
         pruned = score(model, test_c, args)
         finetune(model, train_aug_c, args.finetune_epochs, args, teacher=teacher)
-        return pruned, score(model, test_c, args), count_macs(model, x) <= target * macs0 * 1.005
+        return pruned, score(model, test_c, args), report.target.met
     if args.steps <= 1:
         goal = target * count_macs(model, x)
         report = detprune.prune(model, x, crit, target=f"macs={goal:.0f}", schedule=args.schedule, measure=False, **kw)

@@ -41,7 +41,7 @@ from detprune.criteria.activation import ActivationCriterion
 from detprune.criteria.base import register_criterion
 from detprune.criteria.collect import LossFn, split_batch
 from detprune.criteria.score_maps import ScoresFn, default_scores_fn
-from detprune.criteria.magnitude import slot_norms
+from detprune.criteria.magnitude import slot_norms, unit_mean
 from detprune.graph.groups import Group, Member
 
 
@@ -103,9 +103,7 @@ class Attribution(ActivationCriterion):
     def finalize(self, member: Member, stat: np.ndarray) -> np.ndarray:
         if self.weight_exponent == 0:
             return stat
-        norms = slot_norms(member, 1)
-        mean = norms.mean()
-        return stat * (norms / mean if mean > 0 else norms) ** self.weight_exponent
+        return stat * unit_mean(slot_norms(member, 1)) ** self.weight_exponent
 
     def target(self, raw: Any, scores_fn: ScoresFn, targets: Any, input_hw: tuple[int, int]) -> Tensor:
         """T for a batch: the masked sum of class scores over every level."""

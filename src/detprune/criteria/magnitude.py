@@ -16,6 +16,12 @@ def slot_norms(member: Member, p: int) -> np.ndarray:
     return torch.linalg.vector_norm(t, ord=p, dim=1).cpu().numpy()
 
 
+def unit_mean(x: np.ndarray) -> np.ndarray:
+    """``x`` divided by its mean magnitude (left as is when that is 0): a per-layer factor on a common scale."""
+    m = np.abs(x).mean()
+    return x / m if m > 0 else x
+
+
 class _Norm(Criterion):
     p = 1
 

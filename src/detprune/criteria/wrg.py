@@ -32,13 +32,8 @@ from torch import Tensor
 from detprune.criteria.activation import ActivationCriterion
 from detprune.criteria.base import register_criterion
 from detprune.criteria.hrank import map_ranks
-from detprune.criteria.magnitude import slot_norms
+from detprune.criteria.magnitude import slot_norms, unit_mean
 from detprune.graph.groups import Member
-
-
-def _unit_mean(x: np.ndarray) -> np.ndarray:
-    m = np.abs(x).mean()
-    return x / m if m > 0 else x
 
 
 @register_criterion("wrg")
@@ -59,7 +54,7 @@ class WRG(ActivationCriterion):
 
     def factors(self, member: Member, stat: np.ndarray) -> np.ndarray:
         """[3, C]: per-layer normalised weight L1, map rank and gradient magnitude."""
-        return np.stack([_unit_mean(slot_norms(member, 1)), _unit_mean(stat[0]), _unit_mean(stat[1])])
+        return np.stack([unit_mean(slot_norms(member, 1)), unit_mean(stat[0]), unit_mean(stat[1])])
 
     def finalize(self, member: Member, stat: np.ndarray) -> np.ndarray:
         f, w = self.factors(member, stat), np.asarray(self.weights, dtype=np.float64)[:, None]
