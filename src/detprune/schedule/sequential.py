@@ -82,7 +82,8 @@ def sequential_prune(model: nn.Module, example_inputs: Any, criterion: str = "at
     else:
         ratio, result = local_ratio_for(model, example_inputs, Target.parse(target), ignore)
     params_before, macs_before = count_params(model), count_macs(model, copy.copy(example_inputs))
-    first = sorted((g for g in find_groups(model, example_inputs, ignore) if g.prunable), key=lambda g: g.index)
+    found = find_groups(model, example_inputs, ignore)  # the first stage's groups; later stages re-trace
+    first = sorted((g for g in found if g.prunable), key=lambda g: g.index)
     order = [member_key(g) for g in first]
     n_stages = len(order) if stages is None else min(stages, len(order))
     cut: dict[frozenset[str], int] = {}
@@ -92,8 +93,9 @@ def sequential_prune(model: nn.Module, example_inputs: Any, criterion: str = "at
     if isinstance(criterion, str) and issubclass(CRITERIA.get(criterion, object), ActivationCriterion):
         criterion_kwargs["progress"] = False
     chunks = [c for c in np.array_split(np.arange(len(order)), max(n_stages, 1)) if len(c)]
-    for chunk in tqdm(chunks, desc=f"sequential {name}", unit="stage", disable=not progress):
-        found = find_groups(model, example_inputs, ignore)
+    for n, chunk in enumerate(tqdm(chunks, desc=f"sequential {name}", unit="stage", disable=not progress)):
+        if n:
+            found = find_groups(model, example_inputs, ignore)
         by_key = {member_key(g): g for g in found}
         missing = [i for i in chunk if order[i] not in by_key]
         if missing:
