@@ -94,6 +94,28 @@ def test_tau_masks_positions() -> None:
     assert crit.masked > 0
 
 
+def test_mask_from_another_model_gives_the_positions() -> None:
+    model, _, groups, data = _setup()
+    mute = ToyDetector().eval()  # the model scored: its class logits sit far below tau everywhere
+    mute.load_state_dict(model.state_dict())
+    with torch.no_grad():
+        for p in mute.preds:
+            p.bias.fill_(-20.0)
+    groups = detprune.groups(mute, data[0][:1])
+    alone = get_criterion("attribution", tau=0.5, progress=False)
+    with pytest.warns(UserWarning, match="no class score passed"):
+        alone.prepare(mute, groups, data=data)
+    guided = get_criterion("attribution", tau=0.5, mask_from=model, progress=False)  # model's logits pass 0.5 here
+    guided.prepare(mute, groups, data=data)
+    assert guided.masked > 0 and all(np.any(np.abs(s) > 1e-6) for s in _tower_scores(guided, groups))
+    assert not model.training  # prepare() put the mask model in eval mode and left it there
+
+    per_level = ToyDetector.class_logits
+    with pytest.raises(ValueError, match="mask_from"):  # a mask model with another class count
+        guided.target([torch.zeros(1, 2, 4, 4)], lambda raw: per_level(None, raw), None, (8, 8),
+                      mask_raw=[torch.zeros(1, 3, 4, 4)])
+
+
 def test_ground_truth_boxes_as_spatial_mask() -> None:
     model, _, groups, _ = _setup()
     images = torch.rand(2, 3, 8, 8)

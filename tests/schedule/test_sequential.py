@@ -8,6 +8,7 @@ import pytest
 import torch
 
 import detprune
+from detprune.criteria import CRITERIA
 from detprune.criteria.magnitude import L1
 from detprune.deploy import count_macs
 from detprune.schedule.sequential import sequential_prune
@@ -40,6 +41,31 @@ def test_widths_match_one_shot_local_and_stages_see_earlier_cuts(tiny) -> None:
     assert watch.seen[0] == 32 and all(w == 16 for w in watch.seen[1:])  # the stem group is cut first
     head, fc = model(x)
     assert head.shape == (1, 6, 16, 16) and fc.shape == (1, 4)
+
+
+class ReferenceL1(L1):
+    """l1 that asks for the unpruned model (as attribution does for its spatial mask) and records its widths."""
+
+    reference_option = "reference"
+    seen: list[tuple[int, int, bool]] = []
+
+    def __init__(self, reference: torch.nn.Module | None = None, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.reference = reference
+
+    def prepare(self, model, groups, data=None, **kwargs) -> None:
+        ReferenceL1.seen.append((model.stem[0].out_channels, self.reference.stem[0].out_channels,
+                                 self.reference is model or self.reference.training))
+
+
+def test_a_criterion_asking_for_the_unpruned_model_gets_it_in_every_stage(tiny, monkeypatch) -> None:
+    model, x = tiny
+    monkeypatch.setitem(CRITERIA, "reference_l1", ReferenceL1)
+    ReferenceL1.seen = []
+    sequential_prune(model, x, "reference_l1", ratio=0.5)
+    assert len(ReferenceL1.seen) == 3
+    assert [w for w, _, _ in ReferenceL1.seen] == [32, 16, 16]  # the scored model is cut stage by stage
+    assert all(ref == 32 and not same_or_training for _, ref, same_or_training in ReferenceL1.seen)  # a frozen copy
 
 
 def test_fewer_stages_and_a_macs_target(tiny) -> None:

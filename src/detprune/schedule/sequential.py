@@ -12,6 +12,10 @@ of consecutive groups, each scored on the model pruned so far: ``None`` is one s
 criterion over its calibration data. ``target="macs=..."``/``"params=..."`` first finds the local
 ratio that reaches it: the widths hardly depend on the scores, so the search prunes by l1, aiming a
 little under the goal (see :func:`local_ratio_for`).
+
+A criterion that reads the model's own predictions (attribution's spatial mask: the positions where the
+detector finds the target classes) would read them off a model that, cut half-way, finds nothing; such a
+criterion names an option (``reference_option``) under which it receives a frozen copy of the unpruned model.
 """
 
 from __future__ import annotations
@@ -92,6 +96,9 @@ def sequential_prune(model: nn.Module, example_inputs: Any, criterion: str = "at
     progress = criterion_kwargs.pop("progress", True)
     if isinstance(criterion, str) and issubclass(CRITERIA.get(criterion, object), ActivationCriterion):
         criterion_kwargs["progress"] = False
+    reference_option = getattr(CRITERIA.get(name), "reference_option", None)
+    if reference_option and isinstance(criterion, str):
+        criterion_kwargs.setdefault(reference_option, copy.deepcopy(model).eval())
     chunks = [c for c in np.array_split(np.arange(len(order)), max(n_stages, 1)) if len(c)]
     for n, chunk in enumerate(tqdm(chunks, desc=f"sequential {name}", unit="stage", disable=not progress)):
         if n:
