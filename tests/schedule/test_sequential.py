@@ -54,18 +54,23 @@ class ReferenceL1(L1):
         self.reference = reference
 
     def prepare(self, model, groups, data=None, **kwargs) -> None:
-        ReferenceL1.seen.append((model.stem[0].out_channels, self.reference.stem[0].out_channels,
-                                 self.reference is model or self.reference.training))
+        ref = self.reference
+        ReferenceL1.seen.append((model.stem[0].out_channels, ref and ref.stem[0].out_channels,
+                                 ref is model or (ref is not None and ref.training)))
 
 
 def test_a_criterion_asking_for_the_unpruned_model_gets_it_in_every_stage(tiny, monkeypatch) -> None:
     model, x = tiny
+    fresh = copy.deepcopy(model)
     monkeypatch.setitem(CRITERIA, "reference_l1", ReferenceL1)
     ReferenceL1.seen = []
     sequential_prune(model, x, "reference_l1", ratio=0.5)
     assert len(ReferenceL1.seen) == 3
     assert [w for w, _, _ in ReferenceL1.seen] == [32, 16, 16]  # the scored model is cut stage by stage
     assert all(ref == 32 and not same_or_training for _, ref, same_or_training in ReferenceL1.seen)  # a frozen copy
+    ReferenceL1.seen = []
+    sequential_prune(fresh, x, "reference_l1", ratio=0.5, reference=None)  # declined explicitly
+    assert [ref for _, ref, _ in ReferenceL1.seen] == [None] * 3
 
 
 def test_fewer_stages_and_a_macs_target(tiny) -> None:

@@ -15,7 +15,9 @@ little under the goal (see :func:`local_ratio_for`).
 
 A criterion that reads the model's own predictions (attribution's spatial mask: the positions where the
 detector finds the target classes) would read them off a model that, cut half-way, finds nothing; such a
-criterion names an option (``reference_option``) under which it receives a frozen copy of the unpruned model.
+criterion names an option (``reference_option``) under which it receives a frozen copy of the unpruned model
+(unless that option is passed: ``mask_from=None`` keeps attribution's mask on the pruned-so-far model, whose
+empty masks leave the later groups to the l1 fallback).
 """
 
 from __future__ import annotations
