@@ -40,7 +40,7 @@ def _invoke(args: list[str], project: Path):
     (["bench", "-m", "torchvision:nope"], "--model", "unknown torchvision detector"),
     (["prune", "-m", "yolov8n", "-c", "l1", "-o", "tau=0.1"], "--option", "criterion 'l1' takes no option 'tau'"),
     (["prune", "-m", "yolov8n", "-d", "synthetic:8", "-c", "attribution", "-o", "taus=0.1"], "--option",
-     "'attribution' takes classes, combine, detected_only, fallback, hook, normalize, reduction, space, tau,"),
+     "'attribution' takes classes, combine, detected_only, fallback, hook, mask_from, normalize, reduction, space, tau,"),
     (["prune", "-m", "yolov8n", "-c", "l1,fpgm", "-o", "tau=0.1"], "--option",
      "none of ['l1', 'fpgm'] takes option 'tau'"),
     (["prune", "-m", "yolov8n", "-o", "novalue"], "--option", "expected KEY=VALUE"),
