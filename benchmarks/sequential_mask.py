@@ -77,7 +77,8 @@ def main() -> None:
     rows = [{"stage": i + 1, "group": m, "masked_model_being_cut": a, "masked_unpruned": b}
             for i, (m, a, b) in enumerate(zip(modules, cut, unpruned))]
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "sequential_mask.json").write_text(json.dumps({"rows": rows, "args": vars(args)}, indent=1, default=str))
+    record = {"rows": rows, "args": vars(args)}
+    (args.out / "sequential_mask.json").write_text(json.dumps(record, indent=1, default=str))
     empty = [r["stage"] for r in rows if r["masked_model_being_cut"] == 0]
     lines = ["# Attribution's spatial mask during layer-by-layer pruning", "",
              f"Command: `{command_line('sequential_mask.py', sys.argv[1:])}`  ",
@@ -88,7 +89,8 @@ def main() -> None:
              "of that stage was 0 and the l1 fallback chose the group's channels.", "",
              "| stage | group (first module) | mask of the model being cut | mask of the unpruned model |",
              "|---:|---|---:|---:|"]
-    lines += [f"| {r['stage']} | `{r['group']}` | {r['masked_model_being_cut']} | {r['masked_unpruned']} |" for r in rows]
+    lines += [f"| {r['stage']} | `{r['group']}` | {r['masked_model_being_cut']} | {r['masked_unpruned']} |"
+              for r in rows]
     lines += ["", f"Stages with an empty mask when it is taken from the model being cut: {len(empty)} of {len(rows)} "
               f"({', '.join(map(str, empty)) or 'none'}); from the unpruned model: "
               f"{sum(r['masked_unpruned'] == 0 for r in rows)}."]

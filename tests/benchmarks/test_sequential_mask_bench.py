@@ -1,4 +1,4 @@
-"""benchmarks/sequential_mask.py: one masked count per stage, for the mask of the model being cut and of the unpruned one."""
+"""benchmarks/sequential_mask.py: a masked count per stage, for the mask of the model being cut and the unpruned one."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from detprune.detection.models import build_model
 
 def test_counts_one_per_stage_and_the_unpruned_mask_does_not_go_empty(load_script, monkeypatch) -> None:
     bench = load_script("sequential_mask")
-    monkeypatch.setattr("sys.argv", ["sequential_mask.py", "--dataset", "synthetic", "--macs", "0.3",
-                                     "--calib-batches", "1", "--sequential-stages", "4", "--batch", "2", "--attribution", '{"tau": 0.5}'])
+    monkeypatch.setattr("sys.argv", ["sequential_mask.py", "--dataset", "synthetic", "--macs", "0.3", "--calib-batches",
+                                     "1", "--sequential-stages", "4", "--batch", "2", "--attribution", '{"tau": 0.5}'])
     args = bench.parse_args()
     args.seed = 0
     torch.manual_seed(0)

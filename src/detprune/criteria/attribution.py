@@ -20,7 +20,8 @@ For every producer output A (gradient x activation attribution):
 ``mask_from``: a model whose predictions give the spatial mask (and ``detected_only``'s filter) instead of
 the scored model's own: layer-by-layer pruning (:mod:`detprune.schedule.sequential`) passes the unpruned
 model, because a model cut half-way predicts nothing above ``tau`` and the mask would go empty (on yolov8s
-cut to 20 % of its MACs, from the 25th of 43 groups on), leaving those groups to the l1 fallback. The plain label mask does not read predictions and ignores it.
+cut to 20 % of its MACs, from the 25th of 43 groups on), leaving those groups to the l1 fallback. The plain
+label mask does not read predictions and ignores it.
 
 ``weight_exponent=a > 0`` multiplies each filter's score by (its L1 norm / the layer's mean L1 norm)^a,
 as WRG joins its factors: attribution says which channels the target classes use now, the weights

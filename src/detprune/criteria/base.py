@@ -43,6 +43,8 @@ class Criterion(ABC):
 
     name = "base"
     needs_data = False
+    # the keyword under which layer-by-layer pruning passes a frozen copy of the unpruned model (None: not wanted)
+    reference_option: str | None = None
 
     def __init__(self, normalize: str = "mean", combine: str = "sum") -> None:
         if normalize not in ("mean", "max", "none"):
