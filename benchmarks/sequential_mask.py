@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from detprune.criteria.attribution import Attribution
-from detprune.criteria.base import register_criterion
+from detprune.criteria import CRITERIA
 from detprune.deploy import count_macs
 from detprune.detection.train import seed_everything
 from detprune.schedule import sequential_prune
@@ -36,9 +36,10 @@ from specialise import baseline, criterion_kwargs, data, loader, parse_args  # b
 COUNTS: list[int] = []
 
 
-@register_criterion("attribution_counted")
 class CountedAttribution(Attribution):
     """The paper's attribution, recording how many scores passed the spatial mask in each prepare()."""
+
+    name = "attribution_counted"
 
     def prepare(self, model, groups, data=None, **kwargs) -> None:
         with warnings.catch_warnings():
@@ -53,8 +54,12 @@ def counts(model, x, calib, args, mask_from: dict) -> tuple[list[int], list[str]
     _, kw = criterion_kwargs("attribution", calib, args)
     seed_everything(args.seed)
     goal = args.macs[0] * count_macs(model, x)
-    report = sequential_prune(model, x, "attribution_counted", target=f"macs={goal:.0f}",
-                              stages=args.sequential_stages, **kw, **mask_from)
+    CRITERIA[CountedAttribution.name] = CountedAttribution  # by name, as sequential_prune hands over the reference
+    try:
+        report = sequential_prune(model, x, CountedAttribution.name, target=f"macs={goal:.0f}",
+                                  stages=args.sequential_stages, **kw, **mask_from)
+    finally:
+        del CRITERIA[CountedAttribution.name]  # not a criterion users can pick
     n = len(COUNTS)  # the stages split the groups in trace order as sequential_prune does
     firsts = [int(c[0]) for c in np.array_split(np.arange(len(report.groups)), n)]
     return list(COUNTS), [report.groups[i].modules[0] for i in firsts]
