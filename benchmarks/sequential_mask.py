@@ -5,10 +5,9 @@
         --seeds 0 --out benchmarks/results/sequential_mask
 
 Takes ``benchmarks/specialise.py``'s arguments and uses the first kept class, seed and ``--macs``
-(``--sequential-stages``: as there). The
-specialised baseline is cut by :func:`detprune.schedule.sequential_prune` with the paper's attribution twice:
-with the mask taken from the model being cut (``mask_from=None``) and from the unpruned model (the
-default). Each stage records how many class scores passed the mask on its calibration batches; where none
+(``--sequential-stages``: as there). The specialised baseline is cut by
+:func:`detprune.schedule.sequential_prune` with the paper's attribution twice: with the mask taken from
+the model being cut (``mask_from=None``) and from the unpruned model (the default). Each stage records how many class scores passed the mask on its calibration batches; where none
 did, every attribution score is 0 and the l1 fallback chose that group's channels. No fine-tuning.
 Writes ``sequential_mask.md`` / ``.json`` in ``--out``.
 """
@@ -24,8 +23,8 @@ import warnings
 import numpy as np
 import torch
 
-from detprune.criteria.attribution import Attribution
 from detprune.criteria import CRITERIA
+from detprune.criteria.attribution import Attribution
 from detprune.deploy import count_macs
 from detprune.detection.train import seed_everything
 from detprune.schedule import sequential_prune
