@@ -96,11 +96,11 @@ def sequential_prune(model: nn.Module, example_inputs: Any, criterion: str = "at
     name = criterion if isinstance(criterion, str) else criterion.name
     # one bar over the stages; the criterion's own per-pass bar (when it has one) would print a line per stage
     progress = criterion_kwargs.pop("progress", True)
-    if isinstance(criterion, str) and issubclass(CRITERIA.get(criterion, object), ActivationCriterion):
+    cls = CRITERIA.get(criterion) if isinstance(criterion, str) else None  # built afresh per stage from kwargs
+    if cls is not None and issubclass(cls, ActivationCriterion):
         criterion_kwargs["progress"] = False
-    reference_option = getattr(CRITERIA.get(name), "reference_option", None)
-    if reference_option and isinstance(criterion, str):
-        criterion_kwargs.setdefault(reference_option, copy.deepcopy(model).eval())
+    if cls is not None and cls.reference_option:
+        criterion_kwargs.setdefault(cls.reference_option, copy.deepcopy(model).eval())
     chunks = [c for c in np.array_split(np.arange(len(order)), max(n_stages, 1)) if len(c)]
     for n, chunk in enumerate(tqdm(chunks, desc=f"sequential {name}", unit="stage", disable=not progress)):
         if n:
