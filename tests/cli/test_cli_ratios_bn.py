@@ -53,6 +53,27 @@ def test_prune_with_the_sequential_schedule_reaches_a_macs_target(tmp_path: Path
     assert model.eval()(torch.rand(1, 3, 64, 64)) is not None
 
 
+def test_sequential_stages_reach_the_schedule_and_the_recipe(tmp_path: Path, monkeypatch) -> None:
+    import detprune.schedule.sequential as sequential
+
+    seen, real = [], sequential.sequential_prune
+    monkeypatch.setattr(sequential, "sequential_prune", lambda *a, **kw: seen.append(kw["stages"]) or real(*a, **kw))
+    run_dir, m = _ok(["prune", "-m", "yolov8n", "-c", "l1", "--schedule", "sequential", "--ratio", "0.25",
+                      "--stages", "3"] + TINY, tmp_path, "stages")
+    assert seen == [3] and load_recipe(run_dir / "config.yaml").prune.stages == 3
+    assert m["rows"][1]["params"] < m["rows"][0]["params"]
+
+
+@pytest.mark.parametrize("extra, words", [
+    (["--schedule", "sequential", "--stages", "0"], "must be a positive integer, got 0"),
+    (["--stages", "2"], "not 'local'"),
+])
+def test_bad_stages_exit_2_naming_the_flag(extra: list[str], words: str, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["prune", "-m", "yolov8n", "--ratio", "0.2", "--project", str(tmp_path)] + extra + TINY)
+    assert result.exit_code == 2, result.output
+    assert "--stages" in result.output and words in " ".join(result.output.split()), result.output
+
+
 @pytest.mark.parametrize("content, extra, flag, words", [
     (None, [], "--ratios", "does not exist"),
     ("ratios:\n  stage2: 1.5\n", [], "--ratios", "must be a ratio in [0, 1)"),

@@ -83,5 +83,7 @@ PricingOpt = Annotated[str, typer.Option("--pricing", help="cluster schedule: pr
                                          "prune with table and layers and keep the faster (best)")]
 MarginOpt = Annotated[float, typer.Option("--margin", help="cluster schedule: aim this fraction under a latency "
                                          "goal, so a later timing still finds it met")]
+StagesOpt = Annotated[int | None, typer.Option("--stages", help="sequential schedule: score and cut the groups in "
+                                             "this many runs of consecutive groups (default: one per group)")]
 FinetuneEveryOpt = Annotated[int | None, typer.Option("--finetune-every", help="cluster schedule: re-score every N "
                                                       "greedy steps, after 1 epoch of fine-tuning with --epochs")]

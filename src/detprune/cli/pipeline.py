@@ -17,8 +17,8 @@ from detprune.cli.options import (BatchOpt, BnSparsityOpt, CalibOpt, CriteriaOpt
                                   EvalImgOpt, FinetuneEveryOpt, IgnoreOpt, ImgOpt, KeepOpt, LrOpt, LutOpt, MarginOpt,
                                   MaxDropOpt, MaxImagesOpt, MaxRatioOpt, MinChannelsOpt, ModelOpt, NameOpt, NcOpt,
                                   OptDataOpt, OptimizerOpt, OptionOpt, PricingOpt, ProjectOpt, RatioOpt, RatiosOpt,
-                                  RoundOpt, RuntimeOpt, ScheduleOpt, SeedOpt, StepScheduleOpt, StepsOpt, TargetOpt,
-                                  TaskImgOpt, TaskOpt, ThreadsOpt, WidthOpt)
+                                  RoundOpt, RuntimeOpt, ScheduleOpt, SeedOpt, StagesOpt, StepScheduleOpt, StepsOpt,
+                                  TargetOpt, TaskImgOpt, TaskOpt, ThreadsOpt, WidthOpt)
 
 
 @app.command()
@@ -92,7 +92,7 @@ def prune(model: ModelOpt, data: OptDataOpt = None, task: TaskOpt = "detection",
           img_size: TaskImgOpt = None, classes: KeepOpt = None,
           steps: StepsOpt = 1, step_schedule: StepScheduleOpt = "geometric", max_drop: MaxDropOpt = None,
           max_ratio: MaxRatioOpt = 0.9, min_channels: MinChannelsOpt = 1, pricing: PricingOpt = "table",
-          margin: MarginOpt = 0.01, finetune_every: FinetuneEveryOpt = None,
+          margin: MarginOpt = 0.01, finetune_every: FinetuneEveryOpt = None, stages: StagesOpt = None,
           num_classes: NcOpt = None, width: WidthOpt = None, seed: SeedOpt = 0, threads: ThreadsOpt = "auto",
           project: ProjectOpt = "runs", name: NameOpt = None) -> None:
     """Prune a model (optionally fine-tune), and compare it with the original.
@@ -130,7 +130,7 @@ def prune(model: ModelOpt, data: OptDataOpt = None, task: TaskOpt = "detection",
                      lut=None if lut is None else str(lut), calib_batches=calib_batches, options=parse_options(option),
                      steps=steps, step_schedule=step_schedule, max_drop=max_drop, max_ratio=max_ratio,
                      min_channels=min_channels, finetune_every=finetune_every, pricing=pricing,
-                     margin=margin)
+                     margin=margin, stages=stages)
     if distill and not epochs:
         fail("--distill: distillation happens while fine-tuning; add --epochs N")
     tune = (train_spec(FinetuneSpec, "finetune", task, epochs=epochs, batch=batch, lr=lr, optimizer=optimizer,

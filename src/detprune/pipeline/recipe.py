@@ -89,6 +89,7 @@ class PruneSpec:
     step_schedule: str = "geometric"  # linear (equal slices of the cut) | geometric (same fraction of what is left)
     max_drop: float | None = None  # iterative: stop (and keep the previous step) when mAP50 falls more than this
     finetune_every: int | None = None  # cluster: re-score (and, with finetune, fine-tune 1 epoch) every N greedy steps
+    stages: int | None = None  # sequential: runs of consecutive groups scored together (default: one per group)
     ignore: list[str] = field(default_factory=list)
     calib_batches: int = 4  # calibration batches for data-driven criteria
     calib_batch: int = 8

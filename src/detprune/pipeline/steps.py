@@ -206,7 +206,8 @@ def prune_in_place(model: nn.Module, criterion: str, spec: PruneSpec, img_size: 
         from detprune.schedule.sequential import sequential_prune
 
         return sequential_prune(model, ex, criterion, ratio=ratio, target=None if ratio is not None else spec.target,
-                                data=data, ignore=list(spec.ignore), round_to=spec.round_to, **kwargs)
+                                data=data, stages=spec.stages, ignore=list(spec.ignore), round_to=spec.round_to,
+                                **kwargs)
     how: dict[str, Any] = {}
     if ratio is not None:
         how["ratio"] = ratio

@@ -262,6 +262,11 @@ def _prune(r: Recipe) -> None:
                f"is for the cluster schedule's greedy steps, not {p.schedule!r} (see --steps)")
         _check(p.pricing != "best", "prune.finetune_every",
                "--pricing best prunes twice and would fine-tune both candidates; choose one pricing")
+    if p.stages is not None:
+        _check(not isinstance(p.stages, bool) and isinstance(p.stages, int) and p.stages >= 1, "prune.stages",
+               f"must be a positive integer, got {p.stages!r}")
+        _check(p.schedule == "sequential", "prune.stages",
+               f"splits the sequential schedule's cut into runs of groups, not {p.schedule!r}'s")
     _check(p.calib_batches >= 1 and p.calib_batch >= 1, "prune.calib_batches", "must be >= 1")
     data_driven = [n for n in p.criteria if n in crit.available() and crit.needs_data(n)]
     _check(r.data is not None or not data_driven, "data", f"criterion {', '.join(data_driven)} needs calibration data")
