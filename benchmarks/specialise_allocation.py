@@ -2,12 +2,14 @@
 
     uv run python benchmarks/specialise_allocation.py --classes Platelets
 
-Companion of ``benchmarks/specialise.py`` (same data, baseline, calibration batches and seed): the
-one-class model is pruned to ``--macs`` of its MACs by each criterion under the global and the local
-schedule, and the kept fraction of every conv's output channels is summarised: the box branch
-(``head.cv2``), the class branch (``head.cv3``), the backbone (``stage*``), and the smallest. On YOLOv8
-the box branch never reaches a class score, so attribution scores it with its l1 fallback; this shows
-what that does to a global ranking. Writes ``specialise_allocation.md`` to ``--out``.
+Companion of ``benchmarks/specialise.py`` (same data, baseline, calibration batches and seed; its
+data and model arguments, e.g. ``--dataset synthetic --model yolov8s --img-size 320 --baseline F``,
+are passed through, BCCD / yolov8n / 416 px by default): the one-class model is pruned to ``--macs``
+of its MACs by each criterion under the global and the local schedule, and the kept fraction of
+every conv's output channels is summarised: the box branch (``head.cv2``), the class branch
+(``head.cv3``), the backbone (``stage*``), the neck (the rest), and the smallest. On YOLOv8 the box
+branch never reaches a class score, so attribution scores it with its l1 fallback; this shows what
+that does to a global ranking. Writes ``specialise_allocation.md`` to ``--out``.
 """
 
 from __future__ import annotations
@@ -38,10 +40,19 @@ def summary(kept: dict[str, float]) -> dict[str, float]:
     def mean(prefix: str) -> float:
         return float(np.mean([v for n, v in kept.items() if n.startswith(prefix)]))
 
+    def short(name: str) -> str:
+        return name.removesuffix(".weight").removesuffix(".conv")
+
     low = sorted(kept, key=kept.get)
-    emptied = [n.removesuffix(".conv.weight") for n in low if kept[n] <= 0.05]
-    return {"box": mean("head.cv2"), "cls": mean("head.cv3"), "backbone": mean("stage"), "min": kept[low[0]],
-            "emptied": ", ".join(emptied) or "-"}
+    emptied = [short(n) for n in low if kept[n] <= 0.05]
+    neck = [v for n, v in kept.items() if not n.startswith(("head.", "stage", "stem"))]
+    return {"box": mean("head.cv2"), "cls": mean("head.cv3"), "backbone": mean("stage"),
+            "neck": float(np.mean(neck)) if neck else float("nan"), "min": kept[low[0]],
+            "emptied": ", ".join(emptied) or "-", "most_cut": ", ".join(f"{short(n)} {kept[n]:.2f}" for n in low[:3])}
+
+
+HEADER = ("| kept class | schedule | criterion | box branch | class branch | backbone | neck | smallest "
+          "| emptied convs | cut hardest |")
 
 
 def main() -> None:
@@ -50,22 +61,23 @@ def main() -> None:
     ap.add_argument("--criteria", nargs="+", default=["attribution_labels", "attribution", "l1"])
     ap.add_argument("--macs", type=float, default=0.2)
     ap.add_argument("--out", type=Path, default=spec.REPO / "benchmarks" / "results")
-    mine = ap.parse_args()
-    sys.argv = [sys.argv[0], "--dataset", "bccd", "--model", "yolov8n", "--img-size", "416"]
-    args = spec.parse_args()
-    args.seed = 0
+    ap.add_argument("--seed", type=int, default=0)
+    mine, passed = ap.parse_known_args()
+    own = sys.argv[1:]
+    sys.argv = [sys.argv[0], *passed]
+    args = spec.parse_args()  # the data, model and baseline arguments of specialise.py
+    args.seed = mine.seed
     torch.set_num_threads(args.threads)
     train_aug, train, _ = spec.data(args)
     names = list(train.names)
     base = spec.baseline(args, names, train_aug)
     x = torch.rand(1, 3, args.img_size, args.img_size)
     lines = ["# Kept width per head branch: global vs local schedule", "",
-             f"Command: `{command_line('specialise_allocation.py', ['--classes', *mine.classes])}`  ",
-             f"BCCD yolov8n baseline specialised to one class, pruned to {mine.macs:.0%} of its MACs; mean kept fraction "
-             "of the output channels of the convs in each part (1 = untouched), the smallest over all convs, and the convs "
-             "left with <= 5 % of their channels.", "",
-             "| kept class | schedule | criterion | box branch | class branch | backbone | smallest | emptied convs |",
-             "|---|---|---|---:|---:|---:|---:|---|"]
+             f"Command: `{command_line('specialise_allocation.py', own)}`  ",
+             f"{args.dataset} {args.model} baseline ({args.img_size} px) specialised to one class, pruned to "
+             f"{mine.macs:.0%} of its MACs, seed {mine.seed}; mean kept fraction of the output channels of the convs "
+             "in each part (1 = untouched), the smallest over all convs, the convs left with <= 5 % of their "
+             "channels, and the three convs cut hardest.", "", HEADER, "|---|---|---|---:|---:|---:|---:|---:|---|---|"]
     for cls in mine.classes:
         one = copy.deepcopy(base)
         with warnings.catch_warnings():
@@ -81,7 +93,7 @@ def main() -> None:
                 detprune.prune(model, x, crit, target=f"macs={goal:.0f}", schedule=schedule, measure=False, **kw)
                 s = summary(kept_fractions(model, widths))
                 lines.append(f"| {cls} | {schedule} | {name} | {s['box']:.2f} | {s['cls']:.2f} | {s['backbone']:.2f} "
-                             f"| {s['min']:.2f} | {s['emptied']} |")
+                             f"| {s['neck']:.2f} | {s['min']:.2f} | {s['emptied']} | {s['most_cut']} |")
                 print(lines[-1], flush=True)
     mine.out.mkdir(parents=True, exist_ok=True)
     (mine.out / "specialise_allocation.md").write_text("\n".join(lines) + "\n")
