@@ -348,13 +348,15 @@ def goal_check(rows: list[dict]) -> list[str]:
             parts = [f"{c} {mean[c]:+.1f} ± {sd[c]:.1f} (n={len(ch[c])})" for c in sorted(ch)]
             attrs = [c for c in mean if c.startswith("attribution")]
             best_attr = max(attrs, key=mean.get) if attrs else None
-            met = best_attr is not None and mean[best_attr] >= -2.5
-            if best_attr is None or "l1" not in mean:
-                ahead = "not judged (no l1 row at this target)" if best_attr else "not judged (no attribution row)"
-            else:
-                ahead = "yes" if mean[best_attr] > mean["l1"] else "no"
-            out.append(f"- {key}, {target} % MACs: {', '.join(parts)}; best {max(mean, key=mean.get)}. Attribution "
-                       f"({best_attr}) within 2.5 points: {'yes' if met else 'no'}; ahead of l1: {ahead}.")
+            head = f"- {key}, {target} % MACs: {', '.join(parts)}; best {max(mean, key=mean.get)}."
+            if best_attr is None:
+                out.append(f"{head} No attribution row at this target: the goal is not judged.")
+                continue
+            met = mean[best_attr] >= -2.5
+            ahead = ("yes" if mean[best_attr] > mean["l1"] else "no") if "l1" in mean else \
+                "not judged (no l1 row at this target)"
+            out.append(f"{head} Attribution ({best_attr}) within 2.5 points: {'yes' if met else 'no'}; ahead of l1: "
+                       f"{ahead}.")
     return out
 
 

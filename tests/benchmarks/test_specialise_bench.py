@@ -48,6 +48,13 @@ def test_ahead_of_l1_is_not_judged_without_an_l1_run(bench) -> None:
     assert "within 2.5 points: yes; ahead of l1: not judged (no l1 row at this target)" in line
 
 
+def test_without_attribution_the_goal_is_not_judged(bench) -> None:
+    rows = [_row(0, "unpruned", 0.9, 100.0), _row(0, "coupling", 0.91, 19.4, 20), _row(0, "l1", 0.88, 19.5, 20)]
+    (line,) = [line for line in bench.goal_check(rows) if line.startswith("- ")]
+    assert "coupling +1.0" in line and "best coupling." in line
+    assert line.endswith("No attribution row at this target: the goal is not judged.") and "(None)" not in line
+
+
 def test_a_reference_made_from_another_baseline_is_cached_apart(bench, monkeypatch) -> None:
     def path(*argv: str, seed: int = 0):
         monkeypatch.setattr("sys.argv", ["specialise.py", "--dataset", "synthetic", *argv])
