@@ -7,8 +7,9 @@
 Takes ``benchmarks/specialise.py``'s arguments and uses the first kept class, seed and ``--macs``
 (``--sequential-stages``: as there). The specialised baseline is cut by
 :func:`detprune.schedule.sequential_prune` with the paper's attribution twice: with the mask taken from
-the model being cut (``mask_from=None``) and from the unpruned model (the default). Each stage records how many class scores passed the mask on its calibration batches; where none
-did, every attribution score is 0 and the l1 fallback chose that group's channels. No fine-tuning.
+the model being cut (``mask_from=None``) and from the unpruned model (the default). Each stage records
+how many class scores passed the mask on its calibration batches; where none did, every attribution
+score is 0 and the l1 fallback chose that group's channels. No fine-tuning.
 Writes ``sequential_mask.md`` / ``.json`` in ``--out``.
 """
 
