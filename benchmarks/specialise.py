@@ -63,7 +63,11 @@ VARIANTS = {"attribution_labels": ("attribution", {"use_labels": True, "reductio
             "attribution_detected": ("attribution", {"use_labels": True, "detected_only": True,
                                                      "reduction": "mean_abs"}),
             "attribution_labels_l1": ("attribution", {"use_labels": True, "reduction": "mean_abs",
-                                                      "weight_exponent": 1.0})}
+                                                      "weight_exponent": 1.0}),
+            # the authors' code: box (and objectness) outputs of the masked cells in T as well
+            "attribution_boxes": ("attribution", {"with_boxes": True}),
+            "attribution_labels_boxes": ("attribution", {"use_labels": True, "reduction": "mean_abs",
+                                                         "with_boxes": True})}
 
 
 def parse_args() -> argparse.Namespace:

@@ -11,7 +11,7 @@ from torch import nn
 
 import detprune
 from detprune.criteria import get_criterion
-from detprune.criteria.score_maps import default_scores_fn, ultralytics_scores
+from detprune.criteria.score_maps import default_boxes_fn, default_scores_fn, ultralytics_boxes, ultralytics_scores
 
 
 class ToyDetector(nn.Module):
@@ -182,3 +182,78 @@ def test_ultralytics_score_layouts() -> None:
     assert all(torch.equal(a, b) for a, b in zip(nested, out))
     legacy = [torch.rand(2, 64 + 3, 4, 4)]
     assert torch.equal(ultralytics_scores(legacy, 3)[0][:, 0], legacy[0][:, 64:])
+
+
+class ToyBoxDetector(ToyDetector):
+    """ToyDetector plus a fifth tower channel that feeds only a box output (no class)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.towers = nn.ModuleList([nn.Conv2d(8, 5, 3, padding=1) for _ in range(2)])
+        self.boxes = nn.ModuleList([nn.Conv2d(5, 1, 1) for _ in range(2)])
+        with torch.no_grad():
+            for p, b in zip(self.preds, self.boxes):
+                p.weight = nn.Parameter(torch.cat((p.weight, torch.zeros(2, 1, 1, 1)), 1))
+                b.weight.zero_()
+                b.weight[0, 4] = 1.0
+
+    def forward(self, x):
+        f1 = self.stem(x)
+        out = []
+        for f, t, p, b in zip([f1, self.down(f1)], self.towers, self.preds, self.boxes):
+            h = torch.relu(t(f))
+            out.append(torch.cat((p(h), b(h)), 1))
+        return out
+
+    def class_logits(self, raw):
+        return [r[:, :2].unsqueeze(1) for r in raw]
+
+    def box_outputs(self, raw):
+        return [r[:, 2:].unsqueeze(1) for r in raw]
+
+
+def test_with_boxes_scores_the_channels_that_place_the_boxes() -> None:
+    torch.manual_seed(0)
+    model = ToyBoxDetector().eval()
+    data = [torch.rand(2, 3, 8, 8) for _ in range(2)]
+    groups = detprune.groups(model, data[0][:1])
+    scores = {}
+    for with_boxes in (False, True):
+        crit = get_criterion("attribution", classes=[0], with_boxes=with_boxes, reduction="mean_abs", progress=False)
+        crit.prepare(model, groups, data=data)
+        scores[with_boxes] = _tower_scores(crit, groups)
+    for level in range(2):
+        assert scores[False][level][4] == 0 and scores[True][level][4] > 0  # the box-only channel
+        assert np.all(scores[True][level][2:4] == 0)  # class-1 channels: still nothing
+    masked_out = get_criterion("attribution", classes=[0], with_boxes=True, tau=0.999, progress=False)
+    with pytest.warns(UserWarning, match="no class score passed"):  # boxes count only where a class passes the mask
+        masked_out.prepare(model, groups, data=data)
+    assert all(np.all(s == 0) for s in _tower_scores(masked_out, groups))
+    with pytest.raises(ValueError, match="box outputs"):
+        crit.target([torch.zeros(1, 3, 4, 4)], model.class_logits, None, (8, 8),
+                    boxes_fn=lambda raw: [torch.zeros(1, 1, 1, 2, 2)])
+    with pytest.raises(ValueError, match="box-output layout"):
+        default_boxes_fn(ToyDetector())
+
+
+def test_builtin_and_ultralytics_box_outputs_are_the_decoded_distances() -> None:
+    from detprune.detection.models import build_model
+    from detprune.detection.models.box_coder import dfl_expectation
+
+    model = build_model("yolov8n", num_classes=2).eval()
+    raw = model(torch.rand(1, 3, 64, 64))
+    boxes = default_boxes_fn(model)(raw)
+    assert [tuple(b.shape) for b in boxes] == [(1, 1, 4, 8, 8), (1, 1, 4, 4, 4), (1, 1, 4, 2, 2)]
+    cell = raw[0][0, :64, 3, 5]
+    assert torch.allclose(boxes[0][0, 0, :, 3, 5], dfl_expectation(cell, 16))
+    tiny = build_model("yolov3-tiny", num_classes=2).eval()
+    traw = tiny(torch.rand(1, 3, 64, 64))
+    assert torch.equal(default_boxes_fn(tiny)(traw)[0][:, 1], traw[0][:, 7:12])  # anchor 1: tx, ty, tw, th, obj
+
+    feats = [torch.rand(1, 8, 4, 4), torch.rand(1, 8, 2, 2)]
+    flat = torch.randn(1, 64, 20)
+    out = ultralytics_boxes({"boxes": flat, "scores": torch.rand(1, 3, 20), "feats": feats}, reg_max=16)
+    assert [tuple(o.shape) for o in out] == [(1, 1, 4, 4, 4), (1, 1, 4, 2, 2)]
+    assert torch.allclose(out[1][0, 0, :, 1, 0], dfl_expectation(flat[0, :, 18], 16))
+    legacy = ultralytics_boxes([flat[..., :16].unflatten(-1, (4, 4))], reg_max=16)
+    assert torch.allclose(legacy[0], out[0])

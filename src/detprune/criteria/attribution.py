@@ -17,6 +17,11 @@ For every producer output A (gradient x activation attribution):
     score_k = sum over images of  max over (h, w) of (A * dT/dA)[k]      (reduction="max", paper)
     score_k = sum over images of  mean over (h, w) of |A * dT/dA|[k]     (reduction="mean_abs")
 
+``with_boxes=True`` also adds to T the box outputs (see ``boxes_fn`` in :mod:`detprune.criteria.score_maps`) at the
+positions where any target class passes the spatial mask, as the authors' code does (it sums the raw box, objectness
+and class outputs of the detected cells): channels that place the target's boxes then count too, and YOLOv8's box
+branch, which never reaches a class score, is scored by attribution instead of the fallback.
+
 ``mask_from``: a model whose predictions give the spatial mask (and ``detected_only``'s filter) instead of
 the scored model's own: layer-by-layer pruning (:mod:`detprune.schedule.sequential`) passes the unpruned
 model, because a model cut half-way predicts nothing above ``tau`` and the mask would go empty (on yolov8s
@@ -46,7 +51,7 @@ from torch import Tensor, nn
 from detprune.criteria.activation import ActivationCriterion
 from detprune.criteria.base import register_criterion
 from detprune.criteria.collect import LossFn, split_batch
-from detprune.criteria.score_maps import ScoresFn, default_scores_fn
+from detprune.criteria.score_maps import ScoresFn, default_boxes_fn, default_scores_fn
 from detprune.criteria.magnitude import slot_norms, unit_mean
 from detprune.graph.groups import Group, Member
 
@@ -77,7 +82,7 @@ class Attribution(ActivationCriterion):
     def __init__(self, classes: Sequence[int] | None = None, tau: float = 0.02, use_labels: bool = False,
                  reduction: str = "max", scores_fn: ScoresFn | None = None, space: str = "logit",
                  detected_only: bool = False, weight_exponent: float = 0.0, mask_from: nn.Module | None = None,
-                 **kwargs: Any) -> None:
+                 with_boxes: bool = False, boxes_fn: ScoresFn | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         if weight_exponent < 0:
             raise ValueError(f"weight_exponent must be >= 0, got {weight_exponent}")
@@ -90,6 +95,7 @@ class Attribution(ActivationCriterion):
         self.classes, self.tau, self.use_labels, self.detected_only = classes, tau, use_labels, detected_only
         self.reduction, self.scores_fn, self.space = reduction, scores_fn, space
         self.weight_exponent, self.mask_from = weight_exponent, mask_from
+        self.with_boxes, self.boxes_fn = with_boxes, boxes_fn
         self.masked = 0  # elements that passed the spatial mask in the last prepare()
 
     def prepare(self, model: nn.Module, groups: list[Group], data: Any = None, **kwargs: Any) -> None:
@@ -116,15 +122,21 @@ class Attribution(ActivationCriterion):
         return stat * unit_mean(slot_norms(member, 1)) ** self.weight_exponent
 
     def target(self, raw: Any, scores_fn: ScoresFn, targets: Any, input_hw: tuple[int, int],
-               mask_raw: Any = None) -> Tensor:
-        """T for a batch: the masked sum of class scores over every level (the mask from ``mask_raw`` if given)."""
+               mask_raw: Any = None, boxes_fn: ScoresFn | None = None) -> Tensor:
+        """T for a batch: the masked sum of class scores over every level (the mask from ``mask_raw`` if given),
+        plus, with ``boxes_fn``, the box outputs at the positions where a target class passes the mask."""
         total = None
         levels = scores_fn(raw)
+        boxes = boxes_fn(raw) if boxes_fn is not None else [None] * len(levels)
+        if len(boxes) != len(levels) or any(b is not None and (b.shape[:2] != v.shape[:2] or b.shape[3:] != v.shape[3:])
+                                            for b, v in zip(boxes, levels)):
+            raise ValueError(f"box outputs {[tuple(b.shape) for b in boxes]} do not line up with the class scores "
+                             f"{[tuple(v.shape) for v in levels]}: boxes_fn must give [B, A, k, H, W] per level")
         mask_levels = levels if mask_raw is None else scores_fn(mask_raw)
         if len(mask_levels) != len(levels) or any(m.shape != v.shape for m, v in zip(mask_levels, levels)):
             raise ValueError(f"mask_from's class scores {[tuple(m.shape) for m in mask_levels]} do not match the "
                              f"pruned model's {[tuple(v.shape) for v in levels]}: it must be the same detector")
-        for level, seen in zip(levels, mask_levels):
+        for level, seen, box in zip(levels, mask_levels, boxes):
             nc = level.shape[2]
             keep = torch.ones(nc, dtype=torch.bool, device=level.device)
             if self.classes is not None:
@@ -141,6 +153,8 @@ class Attribution(ActivationCriterion):
                 mask = (prob >= self.tau) & keep.view(1, 1, nc, 1, 1)
             self.masked += int(mask.sum())
             t = (level * mask).sum()
+            if box is not None:
+                t = t + (box * mask.any(2, keepdim=True)).sum()
             total = t if total is None else total + t
         if total is None:
             raise ValueError("scores_fn returned no levels")
@@ -151,10 +165,13 @@ class Attribution(ActivationCriterion):
         forward_fn = overrides.get("forward_fn") or self.options["forward_fn"]
         scores_fn = overrides.get("scores_fn") or self.scores_fn or default_scores_fn(model, adapter)
         opts = super().resolve(model, **{**overrides, "loss_fn": None})
-        opts["loss_fn"] = self._loss(adapter, forward_fn, scores_fn)
+        boxes_fn = None
+        if self.with_boxes:
+            boxes_fn = overrides.get("boxes_fn") or self.boxes_fn or default_boxes_fn(model, adapter)
+        opts["loss_fn"] = self._loss(adapter, forward_fn, scores_fn, boxes_fn)
         return opts
 
-    def _loss(self, adapter: Any, forward_fn: Any, scores_fn: ScoresFn) -> LossFn:
+    def _loss(self, adapter: Any, forward_fn: Any, scores_fn: ScoresFn, boxes_fn: ScoresFn | None) -> LossFn:
         def loss(model: nn.Module, batch: Any) -> Tensor:
             images, targets = split_batch(batch)
             x = adapter.example_inputs(images) if adapter is not None else images
@@ -164,6 +181,6 @@ class Attribution(ActivationCriterion):
                 with torch.no_grad():
                     mask_raw = run(self.mask_from, batch)
             ref = x if isinstance(x, Tensor) else images
-            return self.target(raw, scores_fn, targets, tuple(ref.shape[-2:]), mask_raw)
+            return self.target(raw, scores_fn, targets, tuple(ref.shape[-2:]), mask_raw, boxes_fn)
 
         return loss

@@ -16,6 +16,10 @@ probability space is used with ``space="prob"`` in the attribution criterion. De
   ``"one2many"``/``"one2one"``) and eval-mode output is ``(decoded, that dict)``; older versions give
   per-level ``cat(box, cls)`` maps ``[B, 4 * reg_max + nc, H, W]`` whose last nc channels are the
   class logits. The one-to-many branch is used (it is the one trained through the backbone).
+
+A *boxes_fn* (``Attribution(with_boxes=True)``) maps the same raw output to the box outputs at those
+positions, per level [B, A, k, H, W]: the adapter's/model's ``box_outputs`` (built-in YOLOs), or for
+Ultralytics' anchor-free heads each side's DFL expected distance.
 """
 
 from __future__ import annotations
@@ -24,18 +28,14 @@ from typing import Any, Callable
 
 from torch import Tensor, nn
 
+from detprune.detection.models.box_coder import dfl_expectation
+
 ScoresFn = Callable[[Any], list[Tensor]]
 
 
 def _ultralytics_dict(raw: dict) -> list[Tensor]:
     d = raw if "scores" in raw else (raw.get("one2many") or raw.get("one2one"))  # {} when fused away
-    scores, feats = d["scores"], d["feats"]
-    out, start = [], 0
-    for f in feats:
-        h, w = f.shape[-2:]
-        out.append(scores[..., start:start + h * w].unflatten(-1, (h, w)).unsqueeze(1))
-        start += h * w
-    return out
+    return _unflatten_levels(d["scores"], d["feats"])
 
 
 def ultralytics_scores(raw: Any, nc: int) -> list[Tensor]:
@@ -47,6 +47,32 @@ def ultralytics_scores(raw: Any, nc: int) -> list[Tensor]:
     if isinstance(raw, (list, tuple)) and all(isinstance(r, Tensor) and r.dim() == 4 for r in raw):
         return [r[:, -nc:].unsqueeze(1) for r in raw]
     raise TypeError(f"unrecognised Ultralytics head output {type(raw).__name__}; pass scores_fn=")
+
+
+def _unflatten_levels(flat: Tensor, feats: list[Tensor]) -> list[Tensor]:
+    """[B, C, sum HW] -> per level [B, 1, C, H, W], level sizes from ``feats``."""
+    out, start = [], 0
+    for f in feats:
+        h, w = f.shape[-2:]
+        out.append(flat[..., start:start + h * w].unflatten(-1, (h, w)).unsqueeze(1))
+        start += h * w
+    return out
+
+
+def ultralytics_boxes(raw: Any, reg_max: int) -> list[Tensor]:
+    """Box outputs per level [B, 1, 4, H, W] (DFL expected distances) from an Ultralytics Detect head's raw output."""
+    if isinstance(raw, tuple) and len(raw) == 2 and isinstance(raw[1], (dict, list, tuple)):
+        raw = raw[1]
+    if isinstance(raw, dict):
+        d = raw if "boxes" in raw else (raw.get("one2many") or raw.get("one2one"))
+        levels = _unflatten_levels(d["boxes"], d["feats"])
+    elif isinstance(raw, (list, tuple)) and all(isinstance(r, Tensor) and r.dim() == 4 for r in raw):
+        levels = [r[:, : 4 * reg_max].unsqueeze(1) for r in raw]
+    else:
+        raise TypeError(f"unrecognised Ultralytics head output {type(raw).__name__}; pass boxes_fn=")
+    if reg_max <= 1:  # direct ltrb regression: nothing to decode
+        return levels
+    return [dfl_expectation(lv.movedim(2, -1), reg_max).movedim(-1, 2) for lv in levels]
 
 
 def _ultralytics_head(model: nn.Module) -> nn.Module | None:
@@ -67,3 +93,16 @@ def default_scores_fn(model: nn.Module, adapter: Any = None) -> ScoresFn:
         return lambda raw: ultralytics_scores(raw, nc)
     raise ValueError(f"no known class-score layout for {type(model).__name__}: pass "
                      "scores_fn=callable(raw_outputs) -> list of [B, A, nc, H, W] class logits")
+
+
+def default_boxes_fn(model: nn.Module, adapter: Any = None) -> ScoresFn:
+    """The box-output accessor for ``model``: adapter/model ``box_outputs`` or Ultralytics' Detect."""
+    for owner in (adapter, model):
+        if owner is not None and callable(getattr(owner, "box_outputs", None)):
+            return owner.box_outputs
+    head = _ultralytics_head(model)
+    if head is not None:
+        reg_max = int(head.reg_max)
+        return lambda raw: ultralytics_boxes(raw, reg_max)
+    raise ValueError(f"no known box-output layout for {type(model).__name__}: pass "
+                     "boxes_fn=callable(raw_outputs) -> list of [B, A, k, H, W] box outputs, or with_boxes=False")

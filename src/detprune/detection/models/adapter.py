@@ -5,6 +5,8 @@ Class-score accessor (for data-driven criteria such as attribution pruning): the
 
 * ``class_logits(raw)``  -> per level ``[B, A, nc, H, W]`` class logits (A = 3 for YOLOv3-tiny,
   1 for anchor-free YOLOv8). Views of ``raw``: gradients flow back into the network.
+* ``box_outputs(raw)``   -> per level ``[B, A, k, H, W]`` box outputs at the same positions (YOLOv3-tiny:
+  raw tx, ty, tw, th, objectness; YOLOv8: the 4 DFL expected distances).
 * ``objectness(raw)``    -> per level ``[B, A, H, W]`` objectness logits, or ``None`` (YOLOv8).
 * ``class_scores(raw)``  -> per level ``[B, A, nc, H, W]`` detection confidence in [0, 1]
   (``sigmoid(obj) * sigmoid(cls)`` or ``sigmoid(cls)``), the quantity NMS thresholds.
@@ -36,6 +38,7 @@ class BuiltinDetector(Protocol):
     def __call__(self, images: Tensor) -> list[Tensor]: ...
     def decode(self, raw: list[Tensor]) -> tuple[Tensor, Tensor]: ...
     def class_logits(self, raw: list[Tensor]) -> list[Tensor]: ...
+    def box_outputs(self, raw: list[Tensor]) -> list[Tensor]: ...
     def objectness(self, raw: list[Tensor]) -> list[Tensor] | None: ...
     def class_scores(self, raw: list[Tensor]) -> list[Tensor]: ...
     def build_loss(self, **kwargs: float) -> Any: ...
@@ -91,6 +94,10 @@ class BuiltinAdapter:
     def class_logits(self, raw: list[Tensor]) -> list[Tensor]:
         """Per level, class logits [B, A, nc, H, W] (views of ``raw``)."""
         return self.model.class_logits(raw)
+
+    def box_outputs(self, raw: list[Tensor]) -> list[Tensor]:
+        """Per level, the box outputs [B, A, k, H, W] aligned with ``class_logits`` (views or functions of ``raw``)."""
+        return self.model.box_outputs(raw)
 
     def objectness(self, raw: list[Tensor]) -> list[Tensor] | None:
         """Per level, objectness logits [B, A, H, W]; ``None`` for heads without objectness."""

@@ -120,6 +120,10 @@ class YOLOv3Tiny(nn.Module):
         """Per level, the class logits [B, A=3, nc, H, W]."""
         return [r[:, :, 5:] for r in self._split(raw)]
 
+    def box_outputs(self, raw: list[Tensor]) -> list[Tensor]:
+        """Per level, the raw box and objectness outputs (tx, ty, tw, th, obj) [B, A=3, 5, H, W]."""
+        return [r[:, :, :5] for r in self._split(raw)]
+
     def objectness(self, raw: list[Tensor]) -> list[Tensor] | None:
         """Per level, the objectness logits [B, A=3, H, W]."""
         return [r[:, :, 4] for r in self._split(raw)]

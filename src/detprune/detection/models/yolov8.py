@@ -19,6 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from .blocks import SPPF, C2f, Conv, scale_channels, scale_depth
+from .box_coder import dfl_expectation
 from .decode import decode_dfl
 from .loss_yolov8 import YOLOv8Loss
 
@@ -120,6 +121,11 @@ class YOLOv8(nn.Module):
     def class_logits(self, raw: list[Tensor]) -> list[Tensor]:
         """Per level, the class logits [B, A=1, nc, H, W] (a view of the raw map)."""
         return [r[:, 4 * self.reg_max :].unsqueeze(1) for r in raw]
+
+    def box_outputs(self, raw: list[Tensor]) -> list[Tensor]:
+        """Per level, the predicted box [B, A=1, 4, H, W]: each side's DFL expected distance (stride units)."""
+        return [dfl_expectation(r[:, : 4 * self.reg_max].movedim(1, -1), self.reg_max).movedim(-1, 1).unsqueeze(1)
+                for r in raw]
 
     def objectness(self, raw: list[Tensor]) -> list[Tensor] | None:
         """Anchor-free YOLOv8 has no objectness branch."""
