@@ -86,7 +86,9 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--seeds", nargs="+", type=int, default=[0],
                     help="repeat every run per seed (calibration batches, fine-tune order and augmentation, random)")
     ap.add_argument("--macs", nargs="+", type=float, default=[0.5, 0.3])
-    ap.add_argument("--schedule", default="global", choices=("local", "global"))
+    ap.add_argument("--schedule", default="global", choices=("local", "global", "layerwise"))
+    ap.add_argument("--ratios", type=Path, default=None,
+                    help="per-layer ratios (YAML) for --schedule layerwise, scaled by one factor to reach --macs")
     ap.add_argument("--calib-batches", type=int, default=8)
     ap.add_argument("--attribution", default="{}", help='attribution options as JSON, e.g. \'{"use_labels": true}\'')
     ap.add_argument("--finetune-epochs", type=int, default=10)
@@ -113,6 +115,10 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
     ap.add_argument("--quick", action="store_true", help="tiny everything: shows the pipeline runs, not results")
     args = ap.parse_args()
+    if (args.schedule == "layerwise") != (args.ratios is not None):
+        ap.error("--schedule layerwise and --ratios FILE go together")
+    if args.schedule == "layerwise" and (args.sequential or args.steps > 1):
+        ap.error("--schedule layerwise is a one-shot cut: no --sequential or --steps")
     if args.sequential and (args.schedule != "local" or args.steps > 1):
         ap.error("--sequential cuts every group by the same ratio in one pass: it needs --schedule local and --steps 1")
     if args.quick:
@@ -247,7 +253,8 @@ def prune_and_tune(model, crit: str, target: float, x, calib: DataLoader, train_
         return pruned, score(model, test_c, args), report.target.met
     if args.steps <= 1:
         goal = target * count_macs(model, x)
-        report = detprune.prune(model, x, crit, target=f"macs={goal:.0f}", schedule=args.schedule, measure=False, **kw)
+        report = detprune.prune(model, x, crit, target=f"macs={goal:.0f}", schedule=args.schedule, ratios=args.ratios,
+                                measure=False, **kw)
         pruned = score(model, test_c, args)
         finetune(model, train_aug_c, args.finetune_epochs, args, teacher=teacher)
         return pruned, score(model, test_c, args), report.target.met

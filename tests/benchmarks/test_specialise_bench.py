@@ -65,3 +65,16 @@ def test_a_reference_made_from_another_baseline_is_cached_apart(bench, monkeypat
     default, other = path(), path("--baseline", "/x/synthetic-yolov8n-320-e40.safetensors")
     assert default != other and "e40" in other.name and "e40" not in default.name
     assert path(seed=1) != default  # the seed is in the key too
+
+
+def test_layerwise_needs_a_ratios_file_and_a_one_shot_cut(bench, monkeypatch) -> None:
+    def parse(*argv: str):
+        monkeypatch.setattr("sys.argv", ["specialise.py", "--dataset", "synthetic", *argv])
+        return bench.parse_args()
+
+    args = parse("--schedule", "layerwise", "--ratios", "benchmarks/configs/paper_allocation_yolov8.yaml")
+    assert args.schedule == "layerwise" and args.ratios.name == "paper_allocation_yolov8.yaml"
+    for argv in (["--schedule", "layerwise"], ["--ratios", "r.yaml"],
+                 ["--schedule", "layerwise", "--ratios", "r.yaml", "--steps", "3"]):
+        with pytest.raises(SystemExit):
+            parse(*argv)
