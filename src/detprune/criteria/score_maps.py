@@ -33,22 +33,6 @@ from detprune.detection.models.box_coder import dfl_expectation
 ScoresFn = Callable[[Any], list[Tensor]]
 
 
-def _ultralytics_dict(raw: dict) -> list[Tensor]:
-    d = raw if "scores" in raw else (raw.get("one2many") or raw.get("one2one"))  # {} when fused away
-    return _unflatten_levels(d["scores"], d["feats"])
-
-
-def ultralytics_scores(raw: Any, nc: int) -> list[Tensor]:
-    """Class logits per level [B, 1, nc, H, W] from an Ultralytics Detect head's raw output."""
-    if isinstance(raw, tuple) and len(raw) == 2 and isinstance(raw[1], (dict, list, tuple)):
-        raw = raw[1]  # eval mode: (decoded predictions, raw)
-    if isinstance(raw, dict):
-        return _ultralytics_dict(raw)
-    if isinstance(raw, (list, tuple)) and all(isinstance(r, Tensor) and r.dim() == 4 for r in raw):
-        return [r[:, -nc:].unsqueeze(1) for r in raw]
-    raise TypeError(f"unrecognised Ultralytics head output {type(raw).__name__}; pass scores_fn=")
-
-
 def _unflatten_levels(flat: Tensor, feats: list[Tensor]) -> list[Tensor]:
     """[B, C, sum HW] -> per level [B, 1, C, H, W], level sizes from ``feats``."""
     out, start = [], 0
@@ -59,17 +43,26 @@ def _unflatten_levels(flat: Tensor, feats: list[Tensor]) -> list[Tensor]:
     return out
 
 
+def _ultralytics_levels(raw: Any, key: str, legacy: Callable[[Tensor], Tensor], hint: str) -> list[Tensor]:
+    """Per level [B, 1, C, H, W]: ``raw[key]`` of the dict layout, or ``legacy(map)`` of each per-level map."""
+    if isinstance(raw, tuple) and len(raw) == 2 and isinstance(raw[1], (dict, list, tuple)):
+        raw = raw[1]  # eval mode: (decoded predictions, raw)
+    if isinstance(raw, dict):
+        d = raw if key in raw else (raw.get("one2many") or raw.get("one2one"))  # {} when fused away
+        return _unflatten_levels(d[key], d["feats"])
+    if isinstance(raw, (list, tuple)) and all(isinstance(r, Tensor) and r.dim() == 4 for r in raw):
+        return [legacy(r).unsqueeze(1) for r in raw]
+    raise TypeError(f"unrecognised Ultralytics head output {type(raw).__name__}; pass {hint}=")
+
+
+def ultralytics_scores(raw: Any, nc: int) -> list[Tensor]:
+    """Class logits per level [B, 1, nc, H, W] from an Ultralytics Detect head's raw output."""
+    return _ultralytics_levels(raw, "scores", lambda r: r[:, -nc:], "scores_fn")
+
+
 def ultralytics_boxes(raw: Any, reg_max: int) -> list[Tensor]:
     """Box outputs per level [B, 1, 4, H, W] (DFL expected distances) from an Ultralytics Detect head's raw output."""
-    if isinstance(raw, tuple) and len(raw) == 2 and isinstance(raw[1], (dict, list, tuple)):
-        raw = raw[1]
-    if isinstance(raw, dict):
-        d = raw if "boxes" in raw else (raw.get("one2many") or raw.get("one2one"))
-        levels = _unflatten_levels(d["boxes"], d["feats"])
-    elif isinstance(raw, (list, tuple)) and all(isinstance(r, Tensor) and r.dim() == 4 for r in raw):
-        levels = [r[:, : 4 * reg_max].unsqueeze(1) for r in raw]
-    else:
-        raise TypeError(f"unrecognised Ultralytics head output {type(raw).__name__}; pass boxes_fn=")
+    levels = _ultralytics_levels(raw, "boxes", lambda r: r[:, : 4 * reg_max], "boxes_fn")
     if reg_max <= 1:  # direct ltrb regression: nothing to decode
         return levels
     return [dfl_expectation(lv.movedim(2, -1), reg_max).movedim(-1, 2) for lv in levels]
@@ -82,27 +75,35 @@ def _ultralytics_head(model: nn.Module) -> nn.Module | None:
     return None
 
 
-def default_scores_fn(model: nn.Module, adapter: Any = None) -> ScoresFn:
-    """The class-logit accessor for ``model``: adapter/model ``class_logits`` or Ultralytics' Detect."""
+def _accessor(model: nn.Module, adapter: Any, attr: str, from_head: Callable[[nn.Module], ScoresFn],
+              error: str) -> ScoresFn:
+    """``attr`` of the adapter or model, else ``from_head`` of an Ultralytics Detect head, else ValueError."""
     for owner in (adapter, model):
-        if owner is not None and callable(getattr(owner, "class_logits", None)):
-            return owner.class_logits
+        if owner is not None and callable(getattr(owner, attr, None)):
+            return getattr(owner, attr)
     head = _ultralytics_head(model)
     if head is not None:
+        return from_head(head)
+    raise ValueError(f"no known {error}")
+
+
+def default_scores_fn(model: nn.Module, adapter: Any = None) -> ScoresFn:
+    """The class-logit accessor for ``model``: adapter/model ``class_logits`` or Ultralytics' Detect."""
+    def from_head(head: nn.Module) -> ScoresFn:
         nc = int(head.nc)
         return lambda raw: ultralytics_scores(raw, nc)
-    raise ValueError(f"no known class-score layout for {type(model).__name__}: pass "
+
+    return _accessor(model, adapter, "class_logits", from_head,
+                     f"class-score layout for {type(model).__name__}: pass "
                      "scores_fn=callable(raw_outputs) -> list of [B, A, nc, H, W] class logits")
 
 
 def default_boxes_fn(model: nn.Module, adapter: Any = None) -> ScoresFn:
     """The box-output accessor for ``model``: adapter/model ``box_outputs`` or Ultralytics' Detect."""
-    for owner in (adapter, model):
-        if owner is not None and callable(getattr(owner, "box_outputs", None)):
-            return owner.box_outputs
-    head = _ultralytics_head(model)
-    if head is not None:
+    def from_head(head: nn.Module) -> ScoresFn:
         reg_max = int(head.reg_max)
         return lambda raw: ultralytics_boxes(raw, reg_max)
-    raise ValueError(f"no known box-output layout for {type(model).__name__}: pass "
-                     "boxes_fn=callable(raw_outputs) -> list of [B, A, k, H, W] box outputs, or with_boxes=False")
+
+    return _accessor(model, adapter, "box_outputs", from_head,
+                     f"box-output layout for {type(model).__name__}: pass boxes_fn=callable(raw_outputs) -> "
+                     "list of [B, A, k, H, W] box outputs, or with_boxes=False")
