@@ -15,7 +15,8 @@ from detprune.criteria import CRITERIA
 
 
 # keywords the pipeline fills in itself (Python objects and run settings): not for `-o KEY=VALUE`
-PIPELINE_KWARGS = frozenset({"adapter", "forward_fn", "loss_fn", "scores_fn", "data", "max_batches", "progress"})
+PIPELINE_KWARGS = frozenset({"adapter", "forward_fn", "loss_fn", "scores_fn", "boxes_fn", "data", "max_batches",
+                             "progress"})
 
 
 def available() -> list[str]:
