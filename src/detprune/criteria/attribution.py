@@ -175,7 +175,8 @@ class Attribution(ActivationCriterion):
         def loss(model: nn.Module, batch: Any) -> Tensor:
             images, targets = split_batch(batch)
             x = adapter.example_inputs(images) if adapter is not None else images
-            run = forward_fn or (lambda m, _: m(x))
+            raw_outputs = getattr(adapter, "raw_outputs", None)  # torchvision: head outputs before decoding
+            run = forward_fn or ((lambda m, _: raw_outputs(m, x)) if raw_outputs else (lambda m, _: m(x)))
             raw, mask_raw = run(model, batch), None
             if self.mask_from is not None:
                 with torch.no_grad():

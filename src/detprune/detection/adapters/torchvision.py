@@ -26,6 +26,7 @@ from torchvision.models.detection.fcos import FCOS
 from torchvision.models.detection.retinanet import RetinaNet
 from torchvision.models.detection.ssd import SSD
 
+from detprune.detection.adapters import torchvision_heads
 from detprune.detection.types import Prediction, Target
 
 __all__ = ["TORCHVISION_DETECTORS", "TorchvisionAdapter", "build_torchvision", "label_offset_of"]
@@ -176,3 +177,15 @@ class TorchvisionAdapter:
     def example_inputs(self, images: Tensor | Sequence[Tensor]) -> list[Tensor]:
         """torchvision detectors take a list of [3, H, W] tensors."""
         return [img for img in images]
+
+    def raw_outputs(self, model: nn.Module, images: Sequence[Tensor]) -> torchvision_heads.HeadOutputs:
+        """The head's outputs before decoding (one-stage detectors), for attribution's class scores."""
+        return torchvision_heads.head_outputs(model, images)
+
+    def class_logits(self, raw: torchvision_heads.HeadOutputs) -> list[Tensor]:
+        """Foreground class logits per level [B, A, nc, H, W] of ``raw_outputs``."""
+        return torchvision_heads.class_logits(raw)
+
+    def box_outputs(self, raw: torchvision_heads.HeadOutputs) -> list[Tensor]:
+        """Box outputs per level [B, A, k, H, W] of ``raw_outputs``, aligned with ``class_logits``."""
+        return torchvision_heads.box_outputs(raw)
