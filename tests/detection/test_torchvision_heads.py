@@ -89,10 +89,38 @@ def test_attribution_on_retinanet_scores_by_class_and_box_outputs() -> None:
     assert np.any(_scores(boxed, groups, box_tower))
 
 
-def test_faster_rcnn_has_no_position_scores() -> None:
+def test_faster_rcnn_scores_are_per_proposal() -> None:
     model = build_torchvision("fasterrcnn_mobilenet_v3_large_fpn", 3, min_size=128, max_size=128).eval()
+    model.rpn._post_nms_top_n["testing"] = 20
     adapter = TorchvisionAdapter(model)
-    groups = detprune.groups(model, [torch.rand(3, 128, 128)])
-    crit = get_criterion("attribution", adapter=adapter, progress=False)
-    with pytest.raises(TypeError, match="FasterRCNN has no per-position class scores.*scores_fn="):
-        crit.prepare(model, groups, data=[torch.rand(1, 3, 128, 128)])
+    images = [torch.rand(3, 128, 128), torch.zeros(3, 128, 128)]
+    raw = adapter.raw_outputs(model, images)
+    (level,), (box,) = adapter.class_logits(raw), adapter.box_outputs(raw)
+    assert raw.per_proposal and level.shape[0] == 2 and level.shape[2:] == (3, 1, 1) and box.shape[2] == 4 * 3
+    # the rows are the box predictor's softmax over the same proposals, background dropped
+    with torch.no_grad():
+        batch, _ = model.transform(images)
+        feats = model.backbone(batch.tensors)
+        proposals, _ = model.rpn(batch, feats)
+        heads = model.roi_heads
+        logits, _ = heads.box_predictor(heads.box_head(heads.box_roi_pool(feats, proposals, batch.image_sizes)))
+    n0 = len(proposals[0])
+    torch.testing.assert_close(level[0, :n0, :, 0, 0].sigmoid(), logits[:n0].softmax(1)[:, 1:], atol=1e-5, rtol=1e-4)
+    if len(proposals[1]) < level.shape[1]:  # padding rows never pass a tau mask
+        assert float(level[1, len(proposals[1]):].sigmoid().max()) < 1e-6
+    groups = detprune.groups(model, images[:1])
+    label = "roi_heads.box_head.fc6.weight[0]"
+    crit = get_criterion("attribution", classes=[0], tau=0.0, adapter=adapter, progress=False, fallback=None)
+    crit.prepare(model, groups, data=[torch.stack(images)])
+    assert crit.masked > 0 and np.any(_scores(crit, groups, label))
+    labelled = get_criterion("attribution", use_labels=True, adapter=adapter, progress=False)
+    target = {"boxes": torch.tensor([[10.0, 10.0, 60.0, 60.0]]), "labels": torch.tensor([0])}
+    with pytest.raises(ValueError, match="FasterRCNN scores region proposals"):
+        labelled.prepare(model, groups, data=[(torch.stack(images), [target, target])])
+
+
+def test_unknown_torchvision_layout_is_named() -> None:
+    from detprune.detection.adapters.torchvision_heads import head_outputs
+
+    with pytest.raises(TypeError, match="no known raw-output layout for Linear.*scores_fn="):
+        head_outputs(nn.Linear(2, 2), [torch.rand(3, 8, 8)])

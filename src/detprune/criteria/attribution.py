@@ -178,6 +178,9 @@ class Attribution(ActivationCriterion):
             raw_outputs = getattr(adapter, "raw_outputs", None)  # torchvision: head outputs before decoding
             run = forward_fn or ((lambda m, _: raw_outputs(m, x)) if raw_outputs else (lambda m, _: m(x)))
             raw, mask_raw = run(model, batch), None
+            if self.use_labels and getattr(raw, "per_proposal", False):
+                raise ValueError(f"use_labels=True needs class scores per position; {type(model).__name__} scores "
+                                 "region proposals: use the tau mask (use_labels=False)")
             if self.mask_from is not None:
                 with torch.no_grad():
                     mask_raw = run(self.mask_from, batch)
