@@ -37,7 +37,7 @@ __all__ = ["HeadOutputs", "box_outputs", "class_logits", "head_outputs"]
 
 @dataclass
 class HeadOutputs:
-    """What a one-stage head returned for a batch, with the per-level grid needed to unflatten it."""
+    """What a detector's head returned for a batch, with the per-level grid needed to unflatten it."""
 
     outputs: dict[str, Tensor]          # cls_logits, bbox_regression (+ bbox_ctrness for FCOS), flattened
     sizes: list[tuple[int, int]]        # (H, W) of each level
